@@ -1,0 +1,1 @@
+//! The node agent: pod workers, the libcontainer runtime, images, pod networking, probes, logs.

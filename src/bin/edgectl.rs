@@ -1,0 +1,2 @@
+//! `edgectl`: the command line for a Flotilla cluster.
+fn main() {}

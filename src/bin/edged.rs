@@ -1,0 +1,2 @@
+//! `edged`: the Flotilla daemon (`master`, `agent`, `server`, `check`, …).
+fn main() {}

@@ -1,0 +1,1 @@
+//! `edgectl` commands, one file per verb, and the HTTPS client they share.
