@@ -148,6 +148,29 @@ pub fn verb(method: &Method, path: &ResourcePath, watch: bool) -> Option<Verb> {
     }
 }
 
+/// The REST path of a collection: of `namespace` for namespaced kinds (all namespaces when
+/// `None`), or of a cluster-scoped kind (the namespace is ignored).
+pub fn collection_path(kind: Kind, namespace: Option<&str>) -> String {
+    let base = match kind.group() {
+        "" => "/api/v1".to_string(),
+        group => format!("/apis/{group}/v1"),
+    };
+    match namespace {
+        Some(ns) if kind.namespaced() => format!("{base}/namespaces/{ns}/{}", kind.plural()),
+        _ => format!("{base}/{}", kind.plural()),
+    }
+}
+
+/// The REST path of one object.
+pub fn object_path(kind: Kind, namespace: Option<&str>, name: &str) -> String {
+    format!("{}/{name}", collection_path(kind, namespace))
+}
+
+/// The path of the apply endpoint.
+pub const APPLY_PATH: &str = "/apis/flotilla.dev/v1/apply";
+/// The path of the join-token collection.
+pub const TOKENS_PATH: &str = "/apis/flotilla.dev/v1/tokens";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +238,26 @@ mod tests {
         check("/api/v1/namespaces/default/pods/a/b/c", None);
         assert_eq!(parse("/api/v1/namespaces/default/pods/a%2Fb"), None);
         assert_eq!(parse("/nothing"), None);
+    }
+
+    #[test]
+    fn built_paths_parse_back() {
+        for kind in Kind::ALL {
+            let path = object_path(kind, Some("prod"), "x");
+            let Some(Route::Resource(parsed)) = parse(&path) else {
+                panic!("{path}")
+            };
+            assert_eq!(parsed.kind, kind);
+            assert_eq!(parsed.name.as_deref(), Some("x"));
+            assert_eq!(parsed.namespace.is_some(), kind.namespaced());
+        }
+        assert_eq!(
+            collection_path(Kind::Deployment, Some("default")),
+            "/apis/apps/v1/namespaces/default/deployments"
+        );
+        assert_eq!(collection_path(Kind::Pod, None), "/api/v1/pods");
+        assert_eq!(parse(APPLY_PATH), Some(Route::Apply));
+        assert_eq!(parse(TOKENS_PATH), Some(Route::Tokens { id: None }));
     }
 
     #[test]
