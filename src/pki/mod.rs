@@ -3,6 +3,8 @@
 //!
 //! CONTRACT (skeleton, to be implemented): signatures below are what the API server and
 //! `edgectl` code against. Implementations may add methods.
+pub mod token;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
