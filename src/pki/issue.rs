@@ -26,7 +26,9 @@ const ORGANIZATION: &str = "flotilla";
 /// The cluster CA, valid for [`CA_VALIDITY`] from `now`.
 pub fn ca_params(now: SystemTime) -> Result<CertificateParams, PkiError> {
     let mut params = CertificateParams::default();
-    params.distinguished_name = subject("flotilla-ca");
+    // A name of its own, so that a certificate from another cluster's CA is reported as
+    // signed by an unknown issuer, not as a bad signature from ours.
+    params.distinguished_name = subject(&format!("flotilla-ca-{}", random_hex(4)?));
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
@@ -135,6 +137,15 @@ fn set_validity(
     let not_after = not_after_max.map_or(not_after, |max| not_after.min(max));
     params.not_before = OffsetDateTime::from(now - BACKDATE);
     params.not_after = OffsetDateTime::from(not_after);
+}
+
+/// `bytes` random bytes in hex.
+fn random_hex(bytes: usize) -> Result<String, PkiError> {
+    let mut random = vec![0u8; bytes];
+    SystemRandom::new()
+        .fill(&mut random)
+        .map_err(|_| RandomError)?;
+    Ok(super::token::hex(&random))
 }
 
 /// A random positive 128-bit serial number.

@@ -95,8 +95,8 @@ pub fn client_config_ca_only(ca_pem: &str) -> Result<Arc<ClientConfig>, PkiError
 /// rustls client configuration for a joining agent that knows only the CA pin from its token:
 /// the server's chain must contain a certificate whose SubjectPublicKeyInfo hashes to `ca_pin`,
 /// and the server certificate must be valid under that CA for the name connected to. Nothing
-/// is sent (no token, no CSR) to a server that fails this. The handshake error for a server
-/// whose CA does not match says "does not match the join token's CA pin".
+/// is sent (no token, no CSR) to a server that fails this. [`PinMismatch::find`] recognises
+/// the handshake error of a server whose CA does not match the pin.
 pub fn client_config_pinned(ca_pin: &str) -> Result<Arc<ClientConfig>, PkiError> {
     let provider = provider();
     let verifier = PinnedCaVerifier {
@@ -117,6 +117,35 @@ pub fn client_config_pinned(ca_pin: &str) -> Result<Arc<ClientConfig>, PkiError>
 pub struct PinMismatch {
     pub expected: String,
     pub found: String,
+}
+
+impl PinMismatch {
+    /// Finds a pin mismatch in `error` or its sources (through `std::io::Error` and
+    /// `rustls::Error` wrappers), for a join command that wants to say exactly what failed.
+    pub fn find<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a PinMismatch> {
+        let mut current = Some(error);
+        while let Some(error) = current {
+            if let Some(mismatch) = error.downcast_ref::<PinMismatch>() {
+                return Some(mismatch);
+            }
+            if let Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other))) =
+                error.downcast_ref::<rustls::Error>()
+            {
+                if let Some(mismatch) = other.0.downcast_ref::<PinMismatch>() {
+                    return Some(mismatch);
+                }
+            }
+            // `io::Error::source` skips the wrapped error itself; `get_ref` does not.
+            current = match error
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+            {
+                Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+                None => error.source(),
+            };
+        }
+        None
+    }
 }
 
 /// Trusts the CA in the server's chain whose key matches the pin, then verifies as usual.
