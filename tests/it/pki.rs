@@ -210,8 +210,7 @@ async fn a_joining_agent_refuses_a_server_whose_ca_does_not_match_its_pin() {
     )
     .await
     .unwrap()
-    .err()
-    .expect("the handshake fails");
+    .expect_err("the handshake fails");
     let mismatch = pki::PinMismatch::find(&refused).expect("a pin mismatch");
     assert_eq!(mismatch.expected, pki.ca_pin());
     assert_eq!(mismatch.found, impostor.ca_pin());
