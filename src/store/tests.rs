@@ -150,6 +150,47 @@ fn an_update_that_changes_nothing_uses_no_revision() {
     assert_eq!(store.revision(), 1);
 }
 
+#[tokio::test]
+async fn reads_watches_and_unchanged_updates_leave_the_file_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    let store = Store::open(&path).unwrap();
+    let key = pod("default", "web");
+    store.create(&key, pod_body("nginx")).unwrap();
+    let token = store
+        .create_token(
+            &"0".repeat(64),
+            Duration::from_secs(60),
+            "",
+            SystemTime::now(),
+        )
+        .unwrap();
+    let before = std::fs::read(&path).unwrap();
+
+    store.get(&key).unwrap();
+    store.list(Kind::Pod, None).unwrap();
+    store.update(&key, pod_body("nginx")).unwrap();
+    store
+        .batch(vec![Op::Update(key.clone(), pod_body("nginx"))])
+        .unwrap();
+    let _watch = store.watch(None, None, store.revision()).unwrap();
+    store.list_tokens().unwrap();
+    store.prune_expired_tokens(SystemTime::now()).unwrap();
+    assert!(store.revoke_token("absent").is_err());
+    let wrong = crate::pki::token::JoinToken::parse(&format!(
+        "EDGE1.{}.{}.aaaaaaaaaaaaaaaa",
+        "0".repeat(64),
+        token.id()
+    ))
+    .unwrap();
+    assert!(store.consume_token(&wrong, SystemTime::now()).is_err());
+
+    assert!(
+        std::fs::read(&path).unwrap() == before,
+        "the store file changed"
+    );
+}
+
 #[test]
 fn stale_resource_versions_conflict_on_update_and_delete() {
     let dir = tempfile::tempdir().unwrap();
