@@ -261,7 +261,9 @@ impl Store {
         let (results, events) = match self.apply_all(&txn, base, ops) {
             Ok(applied) => applied,
             Err(error) => {
-                txn.abort()?;
+                // The operation's error is the one to report; should the abort fail too,
+                // nothing was committed either way.
+                let _ = txn.abort();
                 return Err(error);
             }
         };

@@ -171,7 +171,8 @@ impl Store {
         match checked {
             Ok(()) => txn.commit().map_err(StoreError::from)?,
             Err(error) => {
-                txn.abort().map_err(StoreError::from)?;
+                // The refusal is the one to report; a failed abort commits nothing either.
+                let _ = txn.abort();
                 return Err(error);
             }
         }
