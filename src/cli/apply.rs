@@ -73,6 +73,7 @@ fn describe(object: &Value) -> String {
         .and_then(Value::as_str)
         .unwrap_or("");
     match kind_of(object) {
+        Some(k) if name.is_empty() => k.resource_name(),
         Some(k) => format!("{}/{name}", k.resource_name()),
         None if name.is_empty() => kind.to_string(),
         None => format!("{kind}/{name}"),
@@ -141,7 +142,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             error.to_string(),
-            "app.yaml: document 2 (Deployment): metadata.name: Required value"
+            "app.yaml: document 2 (deployment.apps): metadata.name: Required value"
         );
     }
 

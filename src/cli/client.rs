@@ -57,7 +57,7 @@ pub enum ClientError {
     Connection { url: String, reason: String },
     /// the server answered with a Status
     #[error("Error from server ({}): {}", .0.reason, .0.message)]
-    Status(Status),
+    Status(Box<Status>),
     /// the server answered something that is not a Status or the expected document
     #[error("unexpected answer from the master (HTTP {code}): {body}")]
     Unexpected { code: u16, body: String },
@@ -378,7 +378,7 @@ fn json_of(response: &ApiResponse) -> Result<serde_json::Value, ClientError> {
 
 fn error_of(response: &ApiResponse) -> ClientError {
     match serde_json::from_slice::<Status>(&response.body) {
-        Ok(status) if status.kind == "Status" => ClientError::Status(status),
+        Ok(status) if status.kind == "Status" => ClientError::Status(Box::new(status)),
         _ => ClientError::Unexpected {
             code: response.status.as_u16(),
             body: String::from_utf8_lossy(&response.body)
@@ -426,7 +426,7 @@ impl WatchStream {
                 };
                 if event.event_type == "ERROR" {
                     return Some(Err(match serde_json::from_value::<Status>(event.object) {
-                        Ok(status) => ClientError::Status(status),
+                        Ok(status) => ClientError::Status(Box::new(status)),
                         Err(e) => ClientError::Unexpected {
                             code: 200,
                             body: e.to_string(),

@@ -6,7 +6,7 @@ use serde_json::Value;
 use tabwriter::TabWriter;
 
 use super::client::{with_query, Client};
-use super::table::{age, human_duration, pod_summary, selector};
+use super::table::{age, pod_summary, selector};
 use super::{kind_from_cli, split_targets, Context};
 use crate::api::Kind;
 use crate::master::apply::LAST_APPLIED_ANNOTATION;
@@ -606,7 +606,6 @@ pub async fn run(context: &Context, args: DescribeArgs) -> anyhow::Result<()> {
             print!("{}", events_section(&events, now_s));
         }
     }
-    let _ = human_duration;
     Ok(())
 }
 
@@ -626,18 +625,18 @@ mod tests {
             "status": {"replicas": 3, "updatedReplicas": 3, "availableReplicas": 3}});
         let text = describe_object(Kind::Deployment, &deploy).render();
         assert!(
-            text.starts_with("Name:               web\nNamespace:          default\n"),
+            text.starts_with("Name:                   web\nNamespace:              default\n"),
             "{text}"
         );
         assert!(
-            text.contains("Annotations:        deployment.kubernetes.io/revision: 1\n"),
+            text.contains("Annotations:            deployment.kubernetes.io/revision: 1\n"),
             "{text}"
         );
         assert!(!text.contains("last-applied"), "{text}");
-        assert!(text.contains("Replicas:           3 desired | 3 updated | 3 total | 3 available | 0 unavailable\n"), "{text}");
+        assert!(text.contains("Replicas:               3 desired | 3 updated | 3 total | 3 available | 0 unavailable\n"), "{text}");
         assert!(text.contains("      Image:"), "{text}");
         assert!(
-            text.contains("CreationTimestamp:  Mon, 05 Jan 2026 10:00:00 +0000"),
+            text.contains("CreationTimestamp:      Mon, 05 Jan 2026 10:00:00 +0000"),
             "{text}"
         );
     }
@@ -651,7 +650,7 @@ mod tests {
         let text = events_section(&[event], now);
         assert_eq!(
             text,
-            "Events:\n  Type    Reason     Age  From               Message\n  ----    ------     ---- ----               -------\n  Normal  Scheduled  10s  default-scheduler  Successfully assigned default/web-1 to pi-1\n"
+            "Events:\n  Type    Reason     Age   From               Message\n  ----    ------     ----  ----               -------\n  Normal  Scheduled  10s   default-scheduler  Successfully assigned default/web-1 to pi-1\n"
         );
     }
 }

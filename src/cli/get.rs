@@ -305,7 +305,7 @@ async fn watch(
                 let mut objects = shown.clone();
                 objects.push(object);
                 let text = table::render(&table::table(kind, &objects, &layout), true);
-                print!("{}\n", text.lines().last().unwrap_or(""));
+                println!("{}", text.lines().last().unwrap_or(""));
             }
             Some(format) => print_objects(format, vec![object], true, kind)?,
         }

@@ -127,9 +127,12 @@ pub fn error_line(error: &anyhow::Error) -> Option<String> {
     Some(format!("error: {error:#}"))
 }
 
-/// Splits `KIND NAME…` or `KIND/NAME…` arguments into (kind word, name) pairs; a bare kind
-/// gives no names.
-pub fn split_targets(args: &[String]) -> anyhow::Result<(Vec<String>, Vec<(String, String)>)> {
+/// `(kind word, name)` pairs named on the command line.
+pub type Named = Vec<(String, String)>;
+
+/// Splits `KIND NAME…` or `KIND/NAME…` arguments into kind words (when no names are given) and
+/// (kind word, name) pairs.
+pub fn split_targets(args: &[String]) -> anyhow::Result<(Vec<String>, Named)> {
     let Some(first) = args.first() else {
         anyhow::bail!("you must specify the type of resource");
     };

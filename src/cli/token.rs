@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use hyper::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::client::JSON;
 use super::table::{age, human_duration, render, Table};
@@ -145,7 +145,6 @@ pub async fn run(context: &Context, args: TokenArgs) -> anyhow::Result<()> {
             println!("token \"{id}\" revoked");
         }
     }
-    let _: Option<Value> = None;
     Ok(())
 }
 

@@ -17,7 +17,7 @@ use crate::api::Kind;
 use crate::master::admission;
 use crate::master::apply::{self, Outcome};
 use crate::master::codec::Format;
-use crate::master::error::{resource_label, ApiError};
+use crate::master::error::ApiError;
 use crate::master::namespaces::{self, DEFAULT_NAMESPACE};
 use crate::master::object::{key_of, kind_of, meta_str, set_meta};
 use crate::master::query::Query;
@@ -256,6 +256,5 @@ pub async fn apply(
         items,
     };
     tracing::debug!(objects = manifests.len(), "applied");
-    let _ = resource_label;
     Ok(document(StatusCode::OK, format, &result, &warnings))
 }

@@ -14,7 +14,6 @@ use http_body_util::BodyExt;
 use hyper::body::{Body, Frame};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
-use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::filter::Filter;
@@ -23,7 +22,7 @@ use crate::master::codec::Format;
 use crate::master::error::ApiError;
 use crate::master::field_selector::FieldSelector;
 use crate::master::object::meta_str;
-use crate::store::{EventType, Object, StoreError, Watch};
+use crate::store::{EventType, Object, Watch};
 
 /// Encoded events buffered per watch before the stream waits for the client.
 pub const WATCH_BUFFER_EVENTS: usize = 64;
@@ -45,9 +44,17 @@ impl Body for EventStream {
     }
 }
 
+/// A watch event as sent: `{"type": …, "object": …}`, type first as Kubernetes writes it.
+#[derive(serde::Serialize)]
+struct WireEvent<'a> {
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    object: &'a serde_json::Value,
+}
+
 /// One event as sent on the wire.
 pub fn encode_event(format: Format, event_type: &str, object: &serde_json::Value) -> Bytes {
-    let event = json!({"type": event_type, "object": object});
+    let event = WireEvent { event_type, object };
     match format {
         Format::Json => {
             let mut line = BytesMut::from(&Format::Json.encode(&event)[..]);
@@ -211,15 +218,11 @@ impl Stream {
     }
 }
 
-/// Whether a store error ends a watch as 410 Gone.
-pub fn is_gone(error: &StoreError) -> bool {
-    matches!(error, StoreError::Gone { .. })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::master::query::Query;
+    use serde_json::json;
 
     fn stream(selector: &str) -> Stream {
         let query = Query {
@@ -263,7 +266,7 @@ mod tests {
         let bytes = encode_event(Format::Json, "ADDED", &json!({"kind": "Pod"}));
         assert_eq!(
             &bytes[..],
-            b"{\"object\":{\"kind\":\"Pod\"},\"type\":\"ADDED\"}\n"
+            b"{\"type\":\"ADDED\",\"object\":{\"kind\":\"Pod\"}}\n"
         );
     }
 }
