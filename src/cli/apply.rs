@@ -111,9 +111,14 @@ pub async fn run(context: &Context, args: ApplyArgs) -> anyhow::Result<()> {
         .into_iter()
         .flatten()
     {
+        let kind = Kind::from_type(
+            item["apiVersion"].as_str().unwrap_or(""),
+            item["kind"].as_str().unwrap_or(""),
+        );
+        let resource = kind.map_or_else(|| "object".to_string(), |k| k.resource_name());
         println!(
-            "{} {}",
-            describe(item),
+            "{resource}/{} {}",
+            item["name"].as_str().unwrap_or(""),
             item["result"].as_str().unwrap_or("")
         );
     }

@@ -251,6 +251,18 @@ impl Client {
         path: &str,
         body: Option<(&'static str, Bytes)>,
     ) -> Result<hyper::Response<Incoming>, ClientError> {
+        self.send_accepting(method, path, body, "application/json")
+            .await
+    }
+
+    /// [`Client::send`] asking for the response in `accept` (e.g. `application/x-postcard`).
+    pub async fn send_accepting(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&'static str, Bytes)>,
+        accept: &'static str,
+    ) -> Result<hyper::Response<Incoming>, ClientError> {
         let mut connection = self.connection.lock().await;
         let reusable = match connection.as_mut() {
             Some(sender) => sender.ready().await.is_ok(),
@@ -268,7 +280,7 @@ impl Client {
             .method(method)
             .uri(path)
             .header(HOST, format!("{}:{}", self.host, self.port))
-            .header(ACCEPT, "application/json")
+            .header(ACCEPT, accept)
             .body(Full::new(bytes))
             .map_err(|_| ClientError::BadUrl {
                 url: format!("{}{path}", self.url),

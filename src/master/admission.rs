@@ -89,7 +89,10 @@ mod model {
         causes
     }
 
-    pub fn normalise(_kind: Kind, object: Object) -> (Object, Vec<String>) {
+    pub fn normalise(kind: Kind, mut object: Object) -> (Object, Vec<String>) {
+        if kind == Kind::Namespace && object.pointer("/status/phase").is_none() {
+            object["status"] = serde_json::json!({"phase": "Active"});
+        }
         (object, Vec::new())
     }
 }

@@ -64,7 +64,7 @@ fn forbidden_target(kind: Kind, name: &Option<String>) -> String {
 fn forbidden_scope(namespace: &Option<String>) -> String {
     match namespace {
         Some(ns) => format!(" in the namespace \"{ns}\""),
-        None => String::new(),
+        None => " at the cluster scope".to_string(),
     }
 }
 

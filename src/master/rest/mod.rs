@@ -276,7 +276,8 @@ where
     let too_large = ApiError::TooLarge {
         limit_bytes: BODY_BYTES_MAX,
     };
-    if body.size_hint().lower() > BODY_BYTES_MAX as u64 {
+    // A declared length beyond what is drained: answer at once and let the connection close.
+    if body.size_hint().lower() > BODY_DISCARD_BYTES_MAX as u64 {
         return Err(too_large);
     }
     let mut body = body;

@@ -86,10 +86,7 @@ pub async fn watch(
         .store_op(move |store| {
             let ns = namespace.as_deref();
             match from {
-                Some(revision) => {
-                    let watch = store.watch(Some(kind), ns, revision)?;
-                    Ok((store.list(kind, ns)?.0, watch))
-                }
+                Some(revision) => Ok((Vec::new(), store.watch(Some(kind), ns, revision)?)),
                 None => {
                     let (items, revision) = store.list(kind, ns)?;
                     Ok((items, store.watch(Some(kind), ns, revision)?))
@@ -102,17 +99,15 @@ pub async fn watch(
         filter,
         format: call.format,
         matching: HashSet::new(),
+        known: from.is_none(),
     };
     let (tx, rx) = mpsc::channel(WATCH_BUFFER_EVENTS);
     let shutdown = call.state.shutdown.clone();
     let guard = call.state.metrics.watch_started();
     let timeout = call.query.timeout_s.map(Duration::from_secs);
-    let replay = from.is_none();
     tokio::spawn(async move {
         let _held = (permit, guard);
-        stream
-            .run(current, replay, watch, tx, shutdown, timeout)
-            .await;
+        stream.run(current, watch, tx, shutdown, timeout).await;
     });
 
     let mut response = Response::new(EventStream(rx).boxed());
@@ -125,12 +120,17 @@ pub async fn watch(
     Ok(response)
 }
 
-/// The state of one watch: which objects the client currently holds, so that an object that
+/// The state of one watch: which matching objects the client holds, so that an object that
 /// stops matching the selector is reported DELETED and one that starts matching ADDED.
 struct Stream {
     filter: Filter,
     format: Format,
+    /// Objects sent to the client and still matching.
     matching: HashSet<(String, String)>,
+    /// Whether `matching` is all the client holds: true when the stream began with the current
+    /// objects; false when it resumed from a resourceVersion, since what matched then is not
+    /// known here (a change to such an object is sent as MODIFIED).
+    known: bool,
 }
 
 fn identity(object: &Object) -> (String, String) {
@@ -153,6 +153,10 @@ impl Stream {
             }
             (EventType::Deleted, false, false) => None,
             (_, true, true) => Some("MODIFIED"),
+            (EventType::Modified, true, false) if !self.known => {
+                self.matching.insert(id);
+                Some("MODIFIED")
+            }
             (_, true, false) => {
                 self.matching.insert(id);
                 Some("ADDED")
@@ -168,7 +172,6 @@ impl Stream {
     async fn run(
         mut self,
         current: Vec<Object>,
-        replay: bool,
         mut watch: Watch,
         tx: mpsc::Sender<Bytes>,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
@@ -183,11 +186,9 @@ impl Stream {
         tokio::pin!(deadline);
         for object in current.iter().filter(|o| self.filter.matches(o)) {
             self.matching.insert(identity(object));
-            if replay {
-                let bytes = encode_event(self.format, "ADDED", object);
-                if tx.send(bytes).await.is_err() {
-                    return;
-                }
+            let bytes = encode_event(self.format, "ADDED", object);
+            if tx.send(bytes).await.is_err() {
+                return;
             }
         }
         loop {
@@ -233,6 +234,7 @@ mod tests {
             filter: Filter::new(&query, None, None).unwrap(),
             format: Format::Json,
             matching: HashSet::new(),
+            known: true,
         }
     }
 
@@ -259,6 +261,23 @@ mod tests {
             s.translate(EventType::Deleted, &pod("web")),
             Some("DELETED")
         );
+    }
+
+    #[test]
+    fn a_resumed_watch_reports_changes_to_unseen_objects_as_modified() {
+        let mut s = Stream {
+            known: false,
+            ..stream("app=web")
+        };
+        assert_eq!(
+            s.translate(EventType::Modified, &pod("web")),
+            Some("MODIFIED")
+        );
+        assert_eq!(
+            s.translate(EventType::Modified, &pod("db")),
+            Some("DELETED")
+        );
+        assert_eq!(s.translate(EventType::Added, &pod("web")), Some("ADDED"));
     }
 
     #[test]
