@@ -8,6 +8,7 @@ pub mod configmap;
 pub mod daemonset;
 pub mod deployment;
 pub mod event;
+pub mod field_selector;
 pub mod int_or_string;
 pub mod kind;
 pub mod meta;
@@ -22,6 +23,7 @@ pub mod resource;
 pub mod secret;
 pub mod selector;
 pub mod service;
+pub mod template_hash;
 pub mod time;
 
 pub use byte_string::ByteString;
@@ -35,6 +37,7 @@ pub use deployment::{
     DeploymentStrategyType, RollingUpdateDeployment,
 };
 pub use event::{Event, EventSource, EventType, ObjectReference};
+pub use field_selector::{FieldOperator, FieldSelector, FieldSelectorError, FieldTerm};
 pub use int_or_string::{IntOrString, IntOrStringError};
 pub use kind::Kind;
 pub use meta::{
@@ -60,9 +63,13 @@ pub use quantity::{Quantity, QuantityError, QuantityFormat};
 pub use replicaset::{ReplicaSet, ReplicaSetCondition, ReplicaSetSpec, ReplicaSetStatus};
 pub use resource::{kind_of_value, ApiObject, Resource, ResourceError};
 pub use secret::Secret;
-pub use selector::{LabelSelector, LabelSelectorOperator, LabelSelectorRequirement};
+pub use selector::{
+    LabelSelector, LabelSelectorOperator, LabelSelectorRequirement, Operator, Requirement,
+    Selector, SelectorError, SelectorParseError,
+};
 pub use service::{
     LoadBalancerIngress, LoadBalancerStatus, Service, ServicePort, ServiceSpec, ServiceStatus,
     ServiceType,
 };
+pub use template_hash::{CONTROLLER_REVISION_HASH_LABEL, POD_TEMPLATE_HASH_LABEL};
 pub use time::{human_duration, Time};
