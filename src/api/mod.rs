@@ -6,8 +6,10 @@
 pub mod byte_string;
 pub mod configmap;
 pub mod daemonset;
+pub mod defaults;
 pub mod deployment;
 pub mod event;
+pub mod field_path;
 pub mod field_selector;
 pub mod int_or_string;
 pub mod kind;
@@ -32,11 +34,13 @@ pub use daemonset::{
     DaemonSet, DaemonSetCondition, DaemonSetSpec, DaemonSetStatus, DaemonSetUpdateStrategy,
     DaemonSetUpdateStrategyType, RollingUpdateDaemonSet,
 };
+pub use defaults::apply_defaults;
 pub use deployment::{
     Deployment, DeploymentCondition, DeploymentSpec, DeploymentStatus, DeploymentStrategy,
     DeploymentStrategyType, RollingUpdateDeployment,
 };
 pub use event::{Event, EventSource, EventType, ObjectReference};
+pub use field_path::{FieldError, FieldErrorKind, FieldErrors, FieldPath, PathElement};
 pub use field_selector::{FieldOperator, FieldSelector, FieldSelectorError, FieldTerm};
 pub use int_or_string::{IntOrString, IntOrStringError};
 pub use kind::Kind;
