@@ -27,6 +27,7 @@ pub mod selector;
 pub mod service;
 pub mod template_hash;
 pub mod time;
+pub mod validation;
 
 pub use byte_string::ByteString;
 pub use configmap::ConfigMap;
@@ -77,3 +78,4 @@ pub use service::{
 };
 pub use template_hash::{CONTROLLER_REVISION_HASH_LABEL, POD_TEMPLATE_HASH_LABEL};
 pub use time::{human_duration, Time};
+pub use validation::validate;
