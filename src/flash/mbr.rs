@@ -129,7 +129,11 @@ impl Mbr {
         if let Some(entry) = self.partitions.iter().find(|p| p.is_fat32()) {
             return Ok(*entry);
         }
-        if let Some(entry) = self.partitions.iter().find(|p| FAT16_KINDS.contains(&p.kind)) {
+        if let Some(entry) = self
+            .partitions
+            .iter()
+            .find(|p| FAT16_KINDS.contains(&p.kind))
+        {
             return Err(MbrError::Fat16 {
                 index: entry.index,
                 kind: entry.kind,
@@ -142,7 +146,11 @@ impl Mbr {
             .collect::<Vec<_>>()
             .join(", ");
         Err(MbrError::NoBootPartition {
-            kinds: if kinds.is_empty() { "none".into() } else { kinds },
+            kinds: if kinds.is_empty() {
+                "none".into()
+            } else {
+                kinds
+            },
         })
     }
 }
@@ -182,7 +190,10 @@ mod tests {
     fn missing_signature_is_not_an_image() {
         let mut sector = encode(&[(0x0C, 2048, 2048)]);
         sector[511] = 0;
-        assert_eq!(Mbr::parse(&sector, IMAGE_BYTES), Err(MbrError::MissingSignature));
+        assert_eq!(
+            Mbr::parse(&sector, IMAGE_BYTES),
+            Err(MbrError::MissingSignature)
+        );
     }
 
     #[test]
@@ -195,14 +206,23 @@ mod tests {
     fn partition_past_the_end_names_its_index() {
         let sector = encode(&[(0x0C, 2048, 2048), (0x83, 4096, 1_000_000)]);
         let err = Mbr::parse(&sector, 4096 * 512).unwrap_err();
-        assert!(matches!(err, MbrError::OutsideImage { index: 2, .. }), "{err}");
+        assert!(
+            matches!(err, MbrError::OutsideImage { index: 2, .. }),
+            "{err}"
+        );
     }
 
     #[test]
     fn fat16_boot_partition_is_reported_as_unsupported() {
         let sector = encode(&[(0x0E, 2048, 2048), (0x83, 4096, 2048)]);
         let mbr = Mbr::parse(&sector, IMAGE_BYTES).unwrap();
-        assert_eq!(mbr.boot_partition(), Err(MbrError::Fat16 { index: 1, kind: 0x0E }));
+        assert_eq!(
+            mbr.boot_partition(),
+            Err(MbrError::Fat16 {
+                index: 1,
+                kind: 0x0E
+            })
+        );
     }
 
     #[test]
@@ -210,6 +230,9 @@ mod tests {
         let sector = encode(&[(0x83, 2048, 2048)]);
         let mbr = Mbr::parse(&sector, IMAGE_BYTES).unwrap();
         let err = mbr.boot_partition().unwrap_err();
-        assert_eq!(err.to_string(), "no FAT32 partition in the partition table (found types: 0x83)");
+        assert_eq!(
+            err.to_string(),
+            "no FAT32 partition in the partition table (found types: 0x83)"
+        );
     }
 }

@@ -72,7 +72,10 @@ fn byte_range(offset_bytes: u64, len: usize, total: usize) -> io::Result<std::op
 }
 
 fn past_end() -> io::Error {
-    io::Error::new(io::ErrorKind::UnexpectedEof, "access past the end of the image")
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "access past the end of the image",
+    )
 }
 
 #[cfg(test)]

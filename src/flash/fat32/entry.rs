@@ -189,9 +189,9 @@ const LFN_OFFSETS: [usize; 13] = [1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30]
 
 /// The checksum of a short name stored in each of its LFN slots.
 pub fn short_name_checksum(short: &[u8; 11]) -> u8 {
-    short
-        .iter()
-        .fold(0u8, |sum, &b| ((sum & 1) << 7).wrapping_add(sum >> 1).wrapping_add(b))
+    short.iter().fold(0u8, |sum, &b| {
+        ((sum & 1) << 7).wrapping_add(sum >> 1).wrapping_add(b)
+    })
 }
 
 /// How a short name reads (`CONFIG.TXT`, or `config.txt` with the NT lowercase flags).
@@ -229,7 +229,10 @@ pub fn validate_name(name: &str) -> Result<(), FatError> {
     if name.encode_utf16().count() > NAME_UNITS_MAX {
         return Err(invalid("longer than 255 characters"));
     }
-    if name.chars().any(|c| (c as u32) < 0x20 || LONG_FORBIDDEN.contains(&c)) {
+    if name
+        .chars()
+        .any(|c| (c as u32) < 0x20 || LONG_FORBIDDEN.contains(&c))
+    {
         return Err(invalid("contains a character FAT forbids"));
     }
     if name.ends_with(' ') || name.ends_with('.') {
@@ -400,13 +403,22 @@ mod tests {
 
     #[test]
     fn upper_case_eight_three_names_need_no_long_name() {
-        assert_eq!(short_name_for("CONFIG.TXT", &[]).unwrap(), (short("CONFIG  TXT"), false));
-        assert_eq!(short_name_for("EDGED", &[]).unwrap(), (short("EDGED      "), false));
+        assert_eq!(
+            short_name_for("CONFIG.TXT", &[]).unwrap(),
+            (short("CONFIG  TXT"), false)
+        );
+        assert_eq!(
+            short_name_for("EDGED", &[]).unwrap(),
+            (short("EDGED      "), false)
+        );
     }
 
     #[test]
     fn lower_case_names_get_a_long_name_and_a_plain_short_name() {
-        assert_eq!(short_name_for("config.txt", &[]).unwrap(), (short("CONFIG  TXT"), true));
+        assert_eq!(
+            short_name_for("config.txt", &[]).unwrap(),
+            (short("CONFIG  TXT"), true)
+        );
     }
 
     #[test]
@@ -440,7 +452,15 @@ mod tests {
     fn encoded_long_names_parse_back_with_their_slots() {
         let name = "a rather long name with ünïcödé.txt";
         let (short_name, lfn) = short_name_for(name, &[]).unwrap();
-        let slots = encode_entry(name, short_name, lfn, ATTR_ARCHIVE, 77, 1234, FatTimestamp::EPOCH);
+        let slots = encode_entry(
+            name,
+            short_name,
+            lfn,
+            ATTR_ARCHIVE,
+            77,
+            1234,
+            FatTimestamp::EPOCH,
+        );
         assert_eq!(slots.len(), 1 + name.encode_utf16().count().div_ceil(13));
         let bytes: Vec<u8> = slots.iter().flatten().copied().collect();
         let entries = parse_directory(&bytes);
@@ -455,7 +475,15 @@ mod tests {
     #[test]
     fn long_name_with_a_wrong_checksum_falls_back_to_the_short_name() {
         let (short_name, _) = short_name_for("long-name.txt", &[]).unwrap();
-        let mut slots = encode_entry("long-name.txt", short_name, true, 0, 0, 0, FatTimestamp::EPOCH);
+        let mut slots = encode_entry(
+            "long-name.txt",
+            short_name,
+            true,
+            0,
+            0,
+            0,
+            FatTimestamp::EPOCH,
+        );
         slots[0][13] ^= 0xFF;
         let bytes: Vec<u8> = slots.iter().flatten().copied().collect();
         assert_eq!(parse_directory(&bytes)[0].name, "LONG-N~1.TXT");

@@ -75,7 +75,11 @@ impl Geometry {
         let root_entries = le16(boot, 17);
         let sectors_per_fat_16 = le16(boot, 22);
         let total_16 = le16(boot, 19);
-        let total_sectors = if total_16 != 0 { total_16 } else { le32(boot, 32) };
+        let total_sectors = if total_16 != 0 {
+            total_16
+        } else {
+            le32(boot, 32)
+        };
         let sectors_per_fat = if sectors_per_fat_16 != 0 {
             sectors_per_fat_16
         } else {
@@ -86,8 +90,8 @@ impl Geometry {
         if sectors_per_fat == 0 || metadata_sectors >= u64::from(total_sectors) {
             return Err(bad("the FATs do not fit in the volume"));
         }
-        let cluster_count = ((u64::from(total_sectors) - metadata_sectors)
-            / u64::from(sectors_per_cluster)) as u32;
+        let cluster_count =
+            ((u64::from(total_sectors) - metadata_sectors) / u64::from(sectors_per_cluster)) as u32;
         // FAT type is decided by the cluster count alone (Microsoft's rule), not by labels.
         if root_entries != 0 || sectors_per_fat_16 != 0 || cluster_count < FAT32_CLUSTERS_MIN {
             return Err(FatError::NotFat32 {
@@ -129,8 +133,8 @@ impl Geometry {
             return Err(bad("the root directory cluster is out of range"));
         }
         let fsinfo = le16(boot, 48);
-        let fsinfo_sector = (fsinfo != 0 && fsinfo != 0xFFFF && fsinfo < reserved_sectors)
-            .then_some(fsinfo);
+        let fsinfo_sector =
+            (fsinfo != 0 && fsinfo != 0xFFFF && fsinfo < reserved_sectors).then_some(fsinfo);
         Ok(Geometry {
             bytes_per_sector,
             sectors_per_cluster,

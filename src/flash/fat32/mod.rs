@@ -18,7 +18,7 @@ pub use entry::{DirEntry, FatTimestamp};
 pub use geometry::Geometry;
 
 use super::storage::Storage;
-use entry::{SLOT_BYTES, ATTR_ARCHIVE, ATTR_DIRECTORY, DELETED, END_OF_DIRECTORY};
+use entry::{ATTR_ARCHIVE, ATTR_DIRECTORY, DELETED, END_OF_DIRECTORY, SLOT_BYTES};
 use table::FatTable;
 
 /// A directory holds at most 65,536 slots (Microsoft's FAT spec).
@@ -54,7 +54,9 @@ pub enum FatError {
     #[error("the FAT volume is corrupt at cluster {cluster}: {reason}")]
     Corrupt { cluster: u32, reason: &'static str },
     /// not enough free clusters
-    #[error("no space left on the FAT volume: {needed_clusters} clusters needed, {free_clusters} free")]
+    #[error(
+        "no space left on the FAT volume: {needed_clusters} clusters needed, {free_clusters} free"
+    )]
     NoSpace {
         needed_clusters: u32,
         free_clusters: u32,
@@ -111,8 +113,12 @@ impl Directory {
 
 /// The short name as a lower-case `base.ext`, for case-insensitive lookups by short name.
 fn short_display(short: &[u8; 11]) -> String {
-    let base = String::from_utf8_lossy(&short[..8]).trim_end().to_lowercase();
-    let ext = String::from_utf8_lossy(&short[8..]).trim_end().to_lowercase();
+    let base = String::from_utf8_lossy(&short[..8])
+        .trim_end()
+        .to_lowercase();
+    let ext = String::from_utf8_lossy(&short[8..])
+        .trim_end()
+        .to_lowercase();
     if ext.is_empty() {
         base
     } else {
@@ -355,9 +361,9 @@ impl<S: Storage> FileSystem<S> {
             let dir = self.load_dir(cluster, &walked)?;
             walked.push('/');
             walked.push_str(name);
-            let e = dir
-                .find(name)
-                .ok_or_else(|| FatError::NotFound { path: walked.clone() })?;
+            let e = dir.find(name).ok_or_else(|| FatError::NotFound {
+                path: walked.clone(),
+            })?;
             cluster = e.first_cluster;
             found = Some(e);
         }
@@ -389,7 +395,11 @@ impl<S: Storage> FileSystem<S> {
         let mut bytes = vec![0u8; chain.len() * cluster_bytes];
         self.read_clusters(&chain, &mut bytes)?;
         Ok(Directory {
-            path: if path.is_empty() { "/".into() } else { path.into() },
+            path: if path.is_empty() {
+                "/".into()
+            } else {
+                path.into()
+            },
             first_cluster,
             chain,
             bytes,
@@ -407,7 +417,15 @@ impl<S: Storage> FileSystem<S> {
     ) -> Result<(), FatError> {
         let taken: Vec<[u8; 11]> = dir.entries().iter().map(|e| e.short_name).collect();
         let (short, with_lfn) = entry::short_name_for(name, &taken)?;
-        let slots = entry::encode_entry(name, short, with_lfn, attr, first_cluster, size_bytes, self.now);
+        let slots = entry::encode_entry(
+            name,
+            short,
+            with_lfn,
+            attr,
+            first_cluster,
+            size_bytes,
+            self.now,
+        );
         let start = match free_run(&dir.bytes, slots.len()) {
             Some(start) => start,
             None => self.grow_dir(dir, slots.len())?,
@@ -454,9 +472,29 @@ impl<S: Storage> FileSystem<S> {
         let cluster = self.fat.allocate(1)?[0];
         let mut bytes = vec![0u8; self.geometry.cluster_bytes() as usize];
         // `..` of a directory in the root points at cluster 0, by the FAT spec.
-        let dotdot = if parent == self.geometry.root_cluster { 0 } else { parent };
-        let dot = entry::encode_entry(".", *b".          ", false, ATTR_DIRECTORY, cluster, 0, self.now);
-        let up = entry::encode_entry("..", *b"..         ", false, ATTR_DIRECTORY, dotdot, 0, self.now);
+        let dotdot = if parent == self.geometry.root_cluster {
+            0
+        } else {
+            parent
+        };
+        let dot = entry::encode_entry(
+            ".",
+            *b".          ",
+            false,
+            ATTR_DIRECTORY,
+            cluster,
+            0,
+            self.now,
+        );
+        let up = entry::encode_entry(
+            "..",
+            *b"..         ",
+            false,
+            ATTR_DIRECTORY,
+            dotdot,
+            0,
+            self.now,
+        );
         bytes[..SLOT_BYTES].copy_from_slice(&dot[0]);
         bytes[SLOT_BYTES..2 * SLOT_BYTES].copy_from_slice(&up[0]);
         self.write(self.geometry.cluster_offset_bytes(cluster), &bytes)?;

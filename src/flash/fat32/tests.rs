@@ -41,7 +41,11 @@ fn assert_no_leaks_or_sharing(fs: &FileSystem<Vec<u8>>) {
             }
         }
     }
-    assert_eq!(owned, fs.fat().used_clusters(), "leaked or dangling clusters");
+    assert_eq!(
+        owned,
+        fs.fat().used_clusters(),
+        "leaked or dangling clusters"
+    );
 }
 
 #[test]
@@ -68,7 +72,11 @@ fn written_file_reads_back_after_reopening() {
     fs.write_file("/config.txt", &data).unwrap();
     let fs = reopen(fs);
     assert_eq!(fs.read_file("config.txt", LIMIT).unwrap(), data);
-    assert_eq!(fs.read_file("CONFIG.TXT", LIMIT).unwrap(), data, "lookups ignore case");
+    assert_eq!(
+        fs.read_file("CONFIG.TXT", LIMIT).unwrap(),
+        data,
+        "lookups ignore case"
+    );
     assert_no_leaks_or_sharing(&fs);
 }
 
@@ -80,21 +88,27 @@ fn replacing_a_file_frees_its_old_clusters() {
     fs.write_file("edged", &vec![8u8; 3_000]).unwrap();
     assert_eq!(fs.free_bytes(), free_before - 3_072);
     assert_eq!(fs.read_file("edged", LIMIT).unwrap(), vec![8u8; 3_000]);
-    assert_eq!(fs.list_dir("/").unwrap().len(), 1, "replaced in place, not duplicated");
+    assert_eq!(
+        fs.list_dir("/").unwrap().len(),
+        1,
+        "replaced in place, not duplicated"
+    );
     assert_no_leaks_or_sharing(&fs);
 }
 
 #[test]
 fn nested_directories_are_created_on_demand() {
     let mut fs = fresh();
-    fs.write_file("/flotilla/units/edged-agent.service", b"[Unit]\n").unwrap();
+    fs.write_file("/flotilla/units/edged-agent.service", b"[Unit]\n")
+        .unwrap();
     let fs = reopen(fs);
     let top = fs.list_dir("/").unwrap();
     assert_eq!(top.len(), 1);
     assert!(top[0].is_dir());
     assert_eq!(top[0].name, "flotilla");
     assert_eq!(
-        fs.read_file("flotilla/units/edged-agent.service", LIMIT).unwrap(),
+        fs.read_file("flotilla/units/edged-agent.service", LIMIT)
+            .unwrap(),
         b"[Unit]\n"
     );
     assert_no_leaks_or_sharing(&fs);
@@ -113,10 +127,16 @@ fn directories_grow_past_one_cluster() {
     let mut fs = fresh();
     // 512-byte clusters hold 16 slots; each of these names takes 3.
     for i in 0..40 {
-        fs.write_file(&format!("a-long-file-name-{i:03}.txt"), &[i as u8]).unwrap();
+        fs.write_file(&format!("a-long-file-name-{i:03}.txt"), &[i as u8])
+            .unwrap();
     }
     let fs = reopen(fs);
-    let names: BTreeSet<String> = fs.list_dir("").unwrap().into_iter().map(|e| e.name).collect();
+    let names: BTreeSet<String> = fs
+        .list_dir("")
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
     assert_eq!(names.len(), 40);
     assert!(names.contains("a-long-file-name-039.txt"));
     assert_no_leaks_or_sharing(&fs);
@@ -157,7 +177,16 @@ fn reads_larger_than_the_limit_are_refused() {
     let mut fs = fresh();
     fs.write_file("cmdline.txt", &[b'x'; 100]).unwrap();
     let err = fs.read_file("cmdline.txt", 99).unwrap_err();
-    assert!(matches!(err, FatError::TooLarge { size_bytes: 100, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            FatError::TooLarge {
+                size_bytes: 100,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
