@@ -12,7 +12,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Write a Raspberry Pi image that boots straight into the cluster.
-    Flash(flotilla::flash::cli::FlashArgs),
+    Flash(Box<flotilla::flash::cli::FlashArgs>),
     /// Print the version, git commit, target and build profile.
     Version,
 }
@@ -20,7 +20,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Flash(args) => flotilla::flash::cli::run(args),
+        Command::Flash(args) => flotilla::flash::cli::run(*args),
         Command::Version => {
             print!("{}", flotilla::version::report("edgectl"));
             Ok(())
