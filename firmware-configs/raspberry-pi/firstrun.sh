@@ -6,9 +6,10 @@
 # so systemd runs this script once instead of the normal boot, then reboots. It runs the shared
 # installer (flotilla/firstboot.sh), then removes itself and those parameters, whatever happened:
 # a failure must not turn into a reboot loop. Its output is in the journal of that boot.
+# FLOTILLA_BOOT overrides where the boot partition is mounted (for tests).
 set -u
 
-boot=/boot/firmware
+boot=${FLOTILLA_BOOT:-/boot/firmware}
 [ -f "$boot/cmdline.txt" ] || boot=/boot
 
 if [ -f "$boot/flotilla/firstboot.sh" ]; then
