@@ -1,9 +1,10 @@
-//! `edged`: the Flotilla daemon. One subcommand per role (`master`, …); each parses its flags,
-//! sets up logging and calls its module's `run`.
+//! `edged`: the Flotilla daemon. One subcommand per role (`master`, …), each a thin function
+//! that builds its module's configuration and calls its `run`.
 use clap::{Parser, Subcommand};
 
+/// The Flotilla daemon.
 #[derive(Debug, Parser)]
-#[command(name = "edged", version, about = "The Flotilla daemon")]
+#[command(name = "edged", version = flotilla::version::LONG)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -13,16 +14,6 @@ struct Cli {
 enum Command {
     /// Run the control plane: API server and store
     Master(flotilla::master::MasterArgs),
-}
-
-/// Logs to stderr (which systemd sends to the journal), filtered by `RUST_LOG` (default info).
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }
 
 /// Completes on SIGINT or SIGTERM.
@@ -46,13 +37,23 @@ async fn master(args: flotilla::master::MasterArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    if let Some(interval) = flotilla::systemd::watchdog_interval() {
+        tokio::spawn(flotilla::systemd::run_watchdog(
+            interval,
+            || true,
+            shutdown_signal(),
+        ));
+    }
     flotilla::master::run(config, listener, shutdown_signal()).await?;
     Ok(())
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    if let Err(error) = flotilla::systemd::init_tracing("edged") {
+        eprintln!("error: {error}");
+        return std::process::ExitCode::FAILURE;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -25,7 +25,7 @@ use client::Client;
 #[derive(Debug, Parser)]
 #[command(
     name = "edgectl",
-    version,
+    version = crate::version::LONG,
     about = "Control a Flotilla cluster",
     max_term_width = 100
 )]
@@ -63,6 +63,8 @@ pub enum Command {
     Completion(completion::CompletionArgs),
     /// Manage join tokens for new nodes
     Token(token::TokenArgs),
+    /// Write a Raspberry Pi image that boots straight into the cluster
+    Flash(Box<crate::flash::cli::FlashArgs>),
 }
 
 /// A failure whose messages were already printed (like kubectl's per-object errors); the
@@ -111,6 +113,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Version(args) => version::run(&context, args).await,
         Command::Completion(args) => completion::run(args),
         Command::Token(args) => token::run(&context, args).await,
+        Command::Flash(args) => crate::flash::cli::run(*args),
     }
 }
 

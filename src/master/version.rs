@@ -9,8 +9,7 @@ pub struct VersionInfo {
     pub minor: String,
     /// `v0.1.0`.
     pub git_version: String,
-    /// The commit built from, when the build recorded one (`FLOTILLA_GIT_COMMIT` at build
-    /// time); empty otherwise.
+    /// The commit built from (12 hex digits), `unknown` when built without git.
     #[serde(default)]
     pub git_commit: String,
     /// `linux/arm64`, in Go's spelling as Kubernetes uses it.
@@ -33,8 +32,8 @@ pub fn current() -> VersionInfo {
     VersionInfo {
         major: env!("CARGO_PKG_VERSION_MAJOR").to_string(),
         minor: env!("CARGO_PKG_VERSION_MINOR").to_string(),
-        git_version: format!("v{}", env!("CARGO_PKG_VERSION")),
-        git_commit: option_env!("FLOTILLA_GIT_COMMIT").unwrap_or("").to_string(),
+        git_version: format!("v{}", crate::version::VERSION),
+        git_commit: crate::version::GIT_COMMIT.to_string(),
         platform: format!(
             "{}/{}",
             std::env::consts::OS,

@@ -209,9 +209,12 @@ fn version_and_completion_work() {
     let master = Master::start();
     let version = ok(master.edgectl(&["version"]));
     let expected = format!("v{}", env!("CARGO_PKG_VERSION"));
-    assert_eq!(
-        version,
-        format!("Client Version: {expected}\nServer Version: {expected}\n")
+    let lines: Vec<&str> = version.lines().collect();
+    assert_eq!(lines[0], format!("Client Version: {expected}"));
+    assert!(lines.iter().any(|l| l.starts_with("target: ")), "{version}");
+    assert!(
+        lines.last().unwrap().starts_with(&format!("Server Version: {expected}")),
+        "{version}"
     );
     let bash = ok(master.edgectl(&["completion", "bash"]));
     assert!(bash.contains("edgectl"), "{bash}");
