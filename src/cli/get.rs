@@ -104,6 +104,9 @@ pub async fn run(context: &Context, args: GetArgs) -> anyhow::Result<()> {
     let fields = args.field_selector.as_deref();
 
     if !named.is_empty() {
+        if args.all_namespaces {
+            anyhow::bail!("a resource cannot be retrieved by name across all namespaces");
+        }
         return get_named(&client, &args, &named, namespace, &layout).await;
     }
 
@@ -176,7 +179,6 @@ async fn get_named(
     namespace: Option<&str>,
     layout: &Layout,
 ) -> anyhow::Result<()> {
-    let namespace = namespace.or(Some("default"));
     let mut found: Vec<(Kind, Value)> = Vec::new();
     let mut errors = 0;
     for (word, name) in named {

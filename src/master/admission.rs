@@ -17,6 +17,22 @@ pub struct Admitted {
     pub warnings: Vec<String>,
 }
 
+/// Whether a new object keeps the `status` it was created with. Kubernetes keeps it for
+/// Nodes (an agent registers its node with its capacity and conditions) and starts every other
+/// kind from an empty status that its controllers and agents fill in.
+pub fn keeps_status_on_create(kind: Kind) -> bool {
+    kind == Kind::Node
+}
+
+/// Drops the status of a new object unless its kind keeps it.
+pub fn prepare_for_create(kind: Kind, object: &mut Object) {
+    if !keeps_status_on_create(kind) {
+        if let Some(map) = object.as_object_mut() {
+            map.remove("status");
+        }
+    }
+}
+
 /// Checks that `object` is a `kind`, types, defaults and validates it.
 pub fn admit(kind: Kind, object: Object, strict: bool) -> Result<Admitted, ApiError> {
     if !object.is_object() {

@@ -69,6 +69,7 @@ pub async fn create(
                 format!("{generate}{}", random_suffix()).into(),
             );
         }
+        admission::prepare_for_create(call.path.kind, &mut candidate);
         let admitted = admission::admit(call.path.kind, candidate, call.query.strict)?;
         let name = meta_str(&admitted.object, "name").to_string();
         if let Role::Node(_) = call.role {

@@ -217,3 +217,52 @@ fn the_examples_apply_cleanly() {
     assert!(stdout.lines().count() >= 2, "{stdout}");
     assert!(stdout.lines().all(|l| l.ends_with(" created")), "{stdout}");
 }
+
+#[test]
+fn an_applied_node_keeps_its_status_and_other_kinds_start_without_one() {
+    let master = Master::start();
+    let text = "\
+apiVersion: v1
+kind: Node
+metadata:
+  name: pi-1
+  labels:
+    kubernetes.io/arch: arm64
+status:
+  capacity:
+    cpu: \"4\"
+    memory: 4Gi
+  conditions:
+  - type: Ready
+    status: \"True\"
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: seeded
+spec:
+  containers:
+  - name: c
+    image: busybox
+status:
+  phase: Running
+";
+    let (_dir, file) = manifest_file("node.yaml", text);
+    ok(master.edgectl(&["apply", "-f", file.to_str().unwrap()]));
+    let nodes = ok(master.edgectl(&["get", "nodes"]));
+    assert!(
+        nodes
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("pi-1   Ready    <none>"),
+        "{nodes}"
+    );
+    let pod = ok(master.edgectl(&["get", "pod", "seeded", "-o", "json"]));
+    let pod: serde_json::Value = serde_json::from_str(&pod).unwrap();
+    assert_ne!(pod["status"]["phase"], "Running", "{pod}");
+    assert_eq!(
+        ok(master.edgectl(&["apply", "-f", file.to_str().unwrap()])),
+        "node/pi-1 unchanged\npod/seeded unchanged\n"
+    );
+}
