@@ -6,6 +6,7 @@
 pub mod byte_string;
 pub mod configmap;
 pub mod daemonset;
+pub mod decode;
 pub mod defaults;
 pub mod deployment;
 pub mod event;
@@ -34,6 +35,10 @@ pub use configmap::ConfigMap;
 pub use daemonset::{
     DaemonSet, DaemonSetCondition, DaemonSetSpec, DaemonSetStatus, DaemonSetUpdateStrategy,
     DaemonSetUpdateStrategyType, RollingUpdateDaemonSet,
+};
+pub use decode::{
+    decode_manifests, decode_manifests_with, decode_value, DecodeError, DecodeOptions, Document,
+    Location, ManifestError, Problem, Warning,
 };
 pub use defaults::apply_defaults;
 pub use deployment::{
