@@ -54,7 +54,9 @@ pub use meta::{
     condition_is_true, find_condition, Condition, ConditionStatus, ObjectMeta, OwnerReference,
     TypeMeta,
 };
-pub use names::{ContainerName, NameError, NamespaceName, NodeName, PodName};
+pub use names::{
+    generated_name, ContainerName, NameError, NameRule, NamespaceName, NodeName, PodName,
+};
 pub use namespace::{Namespace, NamespacePhase, NamespaceSpec, NamespaceStatus};
 pub use node::{
     Node, NodeAddress, NodeCondition, NodeSpec, NodeStatus, NodeSystemInfo, Taint, TaintEffect,
