@@ -1,5 +1,6 @@
 //! The integration test binary: one module per area.
 mod api;
+mod control;
 mod flash;
 mod packaging;
 mod pki;
