@@ -288,6 +288,7 @@ async fn watch(
 ) -> anyhow::Result<()> {
     use std::io::Write;
     let mut stream = client.watch(path).await?;
+    let mut header_printed = !shown.is_empty();
     while let Some(event) = stream.next().await {
         let event = event?;
         let mut object = event.object;
@@ -305,6 +306,11 @@ async fn watch(
                 let mut objects = shown.clone();
                 objects.push(object);
                 let text = table::render(&table::table(kind, &objects, &layout), true);
+                // With nothing listed before, the header comes with the first row.
+                if !header_printed {
+                    println!("{}", text.lines().next().unwrap_or(""));
+                    header_printed = true;
+                }
                 println!("{}", text.lines().last().unwrap_or(""));
             }
             Some(format) => print_objects(format, vec![object], true, kind)?,

@@ -64,6 +64,11 @@ pub async fn run(
         ca_pin: prepared.pki.ca_pin(),
     });
     tracing::info!(address = %local, "API server listening");
+    crate::systemd::notify_ready(&format!("serving the API on {local}"));
+    let shutdown = async {
+        shutdown.await;
+        crate::systemd::notify_stopping("stopping the API server");
+    };
     server::serve(listener, Arc::new(tls), state, stop, shutdown).await;
     tracing::info!("API server stopped");
     Ok(())

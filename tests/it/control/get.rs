@@ -213,9 +213,42 @@ fn version_and_completion_work() {
     assert_eq!(lines[0], format!("Client Version: {expected}"));
     assert!(lines.iter().any(|l| l.starts_with("target: ")), "{version}");
     assert!(
-        lines.last().unwrap().starts_with(&format!("Server Version: {expected}")),
+        lines
+            .last()
+            .unwrap()
+            .starts_with(&format!("Server Version: {expected}")),
         "{version}"
     );
     let bash = ok(master.edgectl(&["completion", "bash"]));
     assert!(bash.contains("edgectl"), "{bash}");
+}
+
+#[test]
+fn get_watch_prints_a_row_per_change() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let master = Master::start();
+    let mut watcher = Command::new(super::harness::edgectl_bin())
+        .args(["get", "configmaps", "-w"])
+        .env("EDGECONFIG", master.admin_conf())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(watcher.stdout.take().unwrap()).lines();
+    let config = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: live\ndata:\n  a: \"1\"\n";
+    let (_dir, file) = manifest_file("cm.yaml", config);
+    // The watch starts with the list; `default` has no config maps, so the header comes with
+    // the first change.
+    ok(master.edgectl(&["apply", "-f", file.to_str().unwrap()]));
+    let header = lines.next().unwrap().unwrap();
+    let first = lines.next().unwrap().unwrap();
+    std::fs::write(&file, config.replace("a: \"1\"", "a: \"1\"\n  b: \"2\"")).unwrap();
+    ok(master.edgectl(&["apply", "-f", file.to_str().unwrap()]));
+    let second = lines.next().unwrap().unwrap();
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+    assert_eq!(header, "NAME   DATA   AGE");
+    assert!(first.starts_with("live   1      "), "{first:?}");
+    assert!(second.starts_with("live   2      "), "{second:?}");
 }
