@@ -4,8 +4,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use flotilla::api::{NodeName, Taint, TaintEffect};
 use flotilla::master::scheduler::{
-    NodeInfo, NodeReadiness, Placement, PodRequest, Scheduler, Taint, TaintEffect, Toleration,
+    toleration_exists, NodeInfo, NodeReadiness, Placement, PodRequest, Scheduler,
 };
 
 const MIB: u64 = 1024 * 1024;
@@ -20,22 +21,27 @@ fn nodes(count: usize) -> Vec<NodeInfo> {
                 1 => (4000, 4096 * MIB),
                 _ => (4000, 8192 * MIB),
             };
+            let name = NodeName::new(format!("pi-{i:04}")).expect("a valid node name");
             let mut node = NodeInfo {
-                name: format!("pi-{i:04}"),
                 allocatable_milli_cpu: milli_cpu,
                 allocatable_memory_bytes: memory_bytes,
                 pods_max: 110,
                 readiness: NodeReadiness::Ready,
                 arch: Some("arm64".to_string()),
-                ..NodeInfo::default()
+                ..NodeInfo::named(name.clone())
             };
             node.labels
-                .insert("kubernetes.io/hostname".into(), node.name.clone());
+                .insert("kubernetes.io/hostname".into(), name.into_string());
             if i % 10 == 0 {
                 node.labels.insert("disk".into(), "ssd".into());
             }
             if i % 50 == 0 {
-                node.taints = vec![Taint::new("dedicated", "camera", TaintEffect::NoSchedule)];
+                node.taints = vec![Taint {
+                    key: "dedicated".into(),
+                    value: Some("camera".into()),
+                    effect: TaintEffect::NoSchedule,
+                    time_added: None,
+                }];
             }
             if i % 97 == 0 {
                 node.unschedulable = true;
@@ -60,7 +66,7 @@ fn pods(count: usize) -> Vec<PodRequest> {
                 pod.node_selector = vec![("disk".into(), "ssd".into())];
             }
             if owner % 25 == 0 {
-                pod.tolerations = vec![Toleration::exists("dedicated", None)];
+                pod.tolerations = vec![toleration_exists("dedicated", None)];
             }
             pod
         })

@@ -1,10 +1,10 @@
 //! The filters: may this pod run on this node at all? In Kubernetes' plugin order
 //! (NodeUnschedulable, TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit) with our
 //! image-architecture check after the selector; the first filter that fails names the reason.
-use super::node::TAINT_UNSCHEDULABLE;
 use super::placement::NodeState;
 use super::pod::PodRequest;
-use super::taint::{first_untolerated, Taint, TaintEffect, TolerationOperator};
+use super::taint::{first_untolerated, is_hard, is_tolerated};
+use crate::api::Taint;
 
 /// Why a node was rejected for a pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +31,8 @@ impl Rejection<'_> {
             Rejection::Unschedulable => push("node(s) were unschedulable".to_string()),
             Rejection::Taint(taint) => push(format!(
                 "node(s) had untolerated taint {{{}: {}}}",
-                taint.key, taint.value
+                taint.key,
+                taint.value.as_deref().unwrap_or("")
             )),
             Rejection::NodeSelector => {
                 push("node(s) didn't match Pod's node affinity/selector".to_string())
@@ -60,11 +61,13 @@ impl Rejection<'_> {
 /// Runs every filter in order; `Ok` when the pod may be placed on the node.
 #[inline]
 pub fn filter<'a>(node: &'a NodeState, pod: &PodRequest) -> Result<(), Rejection<'a>> {
-    if node.info.unschedulable && !tolerates_unschedulable(pod) {
-        return Err(Rejection::Unschedulable);
+    if let Some(cordon) = &node.cordon_taint {
+        if !is_tolerated(cordon, &pod.tolerations) {
+            return Err(Rejection::Unschedulable);
+        }
     }
     if !node.taints.is_empty() {
-        if let Some(taint) = first_untolerated(&node.taints, &pod.tolerations, TaintEffect::is_hard)
+        if let Some(taint) = first_untolerated(&node.taints, &pod.tolerations, is_hard)
         {
             return Err(Rejection::Taint(taint));
         }
@@ -96,17 +99,6 @@ pub fn filter<'a>(node: &'a NodeState, pod: &PodRequest) -> Result<(), Rejection
         return Err(Rejection::Resources { pods, cpu, memory });
     }
     Ok(())
-}
-
-/// Kubernetes' NodeUnschedulable plugin lets a pod onto a cordoned node only if it tolerates
-/// the `node.kubernetes.io/unschedulable:NoSchedule` taint (DaemonSet pods do).
-fn tolerates_unschedulable(pod: &PodRequest) -> bool {
-    pod.tolerations.iter().any(|t| {
-        t.effect.is_none_or(|e| e == TaintEffect::NoSchedule)
-            && (t.key.is_empty() && t.operator == TolerationOperator::Exists
-                || t.key == TAINT_UNSCHEDULABLE
-                    && (t.operator == TolerationOperator::Exists || t.value.is_empty()))
-    })
 }
 
 fn selector_matches(node: &NodeState, pod: &PodRequest) -> bool {

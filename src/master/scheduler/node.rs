@@ -3,22 +3,16 @@
 //! Built once per scheduling pass from the Node objects, so the hot loop reads plain numbers.
 use std::collections::BTreeMap;
 
-use super::taint::{Taint, TaintEffect};
+use super::taint::taint;
+use crate::api::node::taint_key::{NOT_READY, UNREACHABLE};
+use crate::api::{NodeName, Taint, TaintEffect};
 
-/// Taint key Kubernetes puts on a node whose Ready condition is False.
-pub const TAINT_NOT_READY: &str = "node.kubernetes.io/not-ready";
-/// Taint key Kubernetes puts on a node whose Ready condition is Unknown (no heartbeat).
-pub const TAINT_UNREACHABLE: &str = "node.kubernetes.io/unreachable";
-/// Taint key Kubernetes puts on a cordoned node (`spec.unschedulable`).
-pub const TAINT_UNSCHEDULABLE: &str = "node.kubernetes.io/unschedulable";
-/// Taint keys for the node pressure conditions; DaemonSet pods tolerate them.
+/// Taint keys for the node pressure conditions (beside `api::node::taint_key`'s); DaemonSet
+/// pods tolerate them.
 pub const TAINT_MEMORY_PRESSURE: &str = "node.kubernetes.io/memory-pressure";
 pub const TAINT_DISK_PRESSURE: &str = "node.kubernetes.io/disk-pressure";
 pub const TAINT_PID_PRESSURE: &str = "node.kubernetes.io/pid-pressure";
 pub const TAINT_NETWORK_UNAVAILABLE: &str = "node.kubernetes.io/network-unavailable";
-
-/// The well-known label holding a node's CPU architecture (`arm64`, `arm`, `amd64`).
-pub const LABEL_ARCH: &str = "kubernetes.io/arch";
 
 /// The node's Ready condition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -32,9 +26,9 @@ pub enum NodeReadiness {
 }
 
 /// A node as the scheduler sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeInfo {
-    pub name: String,
+    pub name: NodeName,
     pub allocatable_milli_cpu: u64,
     pub allocatable_memory_bytes: u64,
     /// The `pods` allocatable: how many pods the node takes.
@@ -58,18 +52,35 @@ impl NodeInfo {
         let mut taints = self.taints.clone();
         let implied = match self.readiness {
             NodeReadiness::Ready => None,
-            NodeReadiness::NotReady => Some(TAINT_NOT_READY),
-            NodeReadiness::Unknown => Some(TAINT_UNREACHABLE),
+            NodeReadiness::NotReady => Some(NOT_READY),
+            NodeReadiness::Unknown => Some(UNREACHABLE),
         };
         if let Some(key) = implied {
             let present = taints
                 .iter()
                 .any(|t| t.key == key && t.effect == TaintEffect::NoSchedule);
             if !present {
-                taints.push(Taint::new(key, "", TaintEffect::NoSchedule));
+                taints.push(taint(key, TaintEffect::NoSchedule));
             }
         }
         taints
+    }
+}
+
+impl NodeInfo {
+    /// A node called `name` with nothing to offer yet: not ready, no capacity.
+    pub fn named(name: NodeName) -> NodeInfo {
+        NodeInfo {
+            name,
+            allocatable_milli_cpu: 0,
+            allocatable_memory_bytes: 0,
+            pods_max: 0,
+            labels: BTreeMap::new(),
+            taints: Vec::new(),
+            readiness: NodeReadiness::Unknown,
+            unschedulable: false,
+            arch: None,
+        }
     }
 }
 
@@ -77,33 +88,32 @@ impl NodeInfo {
 mod tests {
     use super::*;
 
+    fn node(readiness: NodeReadiness) -> NodeInfo {
+        NodeInfo {
+            readiness,
+            ..NodeInfo::named(NodeName::new("pi-1").unwrap())
+        }
+    }
+
     #[test]
     fn a_node_that_is_not_ready_carries_the_not_ready_taint() {
-        let node = NodeInfo {
-            readiness: NodeReadiness::NotReady,
-            ..NodeInfo::default()
-        };
         assert_eq!(
-            node.effective_taints(),
-            vec![Taint::new(TAINT_NOT_READY, "", TaintEffect::NoSchedule)]
+            node(NodeReadiness::NotReady).effective_taints(),
+            vec![taint(NOT_READY, TaintEffect::NoSchedule)]
         );
     }
 
     #[test]
     fn a_node_never_heard_from_carries_the_unreachable_taint_once() {
         let node = NodeInfo {
-            taints: vec![Taint::new(TAINT_UNREACHABLE, "", TaintEffect::NoSchedule)],
-            ..NodeInfo::default()
+            taints: vec![taint(UNREACHABLE, TaintEffect::NoSchedule)],
+            ..node(NodeReadiness::Unknown)
         };
         assert_eq!(node.effective_taints().len(), 1);
     }
 
     #[test]
     fn a_ready_node_keeps_only_its_own_taints() {
-        let node = NodeInfo {
-            readiness: NodeReadiness::Ready,
-            ..NodeInfo::default()
-        };
-        assert!(node.effective_taints().is_empty());
+        assert!(node(NodeReadiness::Ready).effective_taints().is_empty());
     }
 }

@@ -8,7 +8,9 @@ use super::fit_error::FitError;
 use super::node::NodeInfo;
 use super::pod::{HostPort, PodRequest};
 use super::score::{score, SpreadCounts};
-use super::taint::{Taint, TaintEffect};
+use super::taint::taint;
+use crate::api::node::taint_key::UNSCHEDULABLE;
+use crate::api::{NodeName, Taint, TaintEffect};
 
 /// A node with what is already placed on it.
 #[derive(Debug, Clone)]
@@ -16,6 +18,9 @@ pub struct NodeState {
     pub info: NodeInfo,
     /// The node's taints plus those implied by its readiness.
     pub taints: Vec<Taint>,
+    /// When cordoned, the taint a pod must tolerate to be placed anyway (Kubernetes'
+    /// NodeUnschedulable plugin: DaemonSet pods tolerate it).
+    pub cordon_taint: Option<Taint>,
     /// Whether any taint is `PreferNoSchedule` (most nodes have none; skip the scan).
     pub has_soft_taints: bool,
     /// Hash of the node name, mixed with the pod uid's for the tie-break.
@@ -49,6 +54,9 @@ impl NodeState {
             has_soft_taints: taints
                 .iter()
                 .any(|t| t.effect == TaintEffect::PreferNoSchedule),
+            cordon_taint: info
+                .unschedulable
+                .then(|| taint(UNSCHEDULABLE, TaintEffect::NoSchedule)),
             name_hash: hash_str(&info.name),
             inverse_allocatable_milli_cpu: inverse(info.allocatable_milli_cpu),
             inverse_allocatable_memory_bytes: inverse(info.allocatable_memory_bytes),
@@ -77,7 +85,7 @@ impl NodeState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Placement {
     /// Bind the pod to this node.
-    Node(String),
+    Node(NodeName),
     /// No node fits; the error says why, per node class.
     Unschedulable(FitError),
 }
@@ -96,7 +104,7 @@ struct OwnerSpread {
 pub struct Scheduler {
     /// Sorted by name, so the outcome does not depend on the order nodes were given in.
     nodes: Vec<NodeState>,
-    index: HashMap<String, usize>,
+    index: HashMap<NodeName, usize>,
     /// Keyed by a hash of the owner's uid.
     spread: HashMap<u64, OwnerSpread>,
 }

@@ -1,5 +1,5 @@
 //! The scheduler's view of a pod: what it requests and what it demands of a node.
-use super::taint::Toleration;
+use crate::api::{Protocol, Toleration};
 
 /// Kubernetes' assumed cpu request of a container that requests none, used only for scoring
 /// (`DefaultMilliCPURequest`), so that pods without requests still spread.
@@ -9,18 +9,10 @@ pub const DEFAULT_SCORE_MILLI_CPU: u64 = 100;
 pub const DEFAULT_SCORE_MEMORY_BYTES: u64 = 200 * 1024 * 1024;
 
 /// A host port a pod's container asks for: two pods cannot share one on a node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct HostPort {
-    /// `TCP`, `UDP` or `SCTP`, as an index so the check is a plain comparison.
-    pub protocol: PortProtocol,
+    pub protocol: Protocol,
     pub port: u16,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum PortProtocol {
-    Tcp,
-    Udp,
-    Sctp,
 }
 
 /// A pod as the scheduler sees it.

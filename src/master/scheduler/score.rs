@@ -4,7 +4,8 @@
 //! PodTopologySpread's default), and avoiding untolerated `PreferNoSchedule` taints (3).
 use super::placement::NodeState;
 use super::pod::PodRequest;
-use super::taint::{is_tolerated, TaintEffect};
+use super::taint::is_tolerated;
+use crate::api::TaintEffect;
 
 /// The highest score one plugin gives.
 pub const MAX_NODE_SCORE: u64 = 100;

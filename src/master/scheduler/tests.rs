@@ -1,17 +1,36 @@
 //! Placement tests: the scheduler core as a pure function of nodes and pods.
 use super::*;
+use crate::api::node::taint_key::UNSCHEDULABLE;
+use crate::api::{NodeName, Protocol, Taint, TaintEffect, Toleration, TolerationOperator};
 
 const GI: u64 = 1024 * 1024 * 1024;
 
 fn node(name: &str, milli_cpu: u64, memory_bytes: u64) -> NodeInfo {
     NodeInfo {
-        name: name.to_string(),
+        name: NodeName::new(name).unwrap(),
         allocatable_milli_cpu: milli_cpu,
         allocatable_memory_bytes: memory_bytes,
         pods_max: 110,
         readiness: NodeReadiness::Ready,
         arch: Some("arm64".to_string()),
-        ..NodeInfo::default()
+        ..NodeInfo::named(NodeName::new(name).unwrap())
+    }
+}
+
+fn taint_with(key: &str, value: &str, effect: TaintEffect) -> Taint {
+    Taint {
+        value: Some(value.to_string()),
+        ..taint(key, effect)
+    }
+}
+
+fn tolerate(key: &str, value: &str) -> Toleration {
+    Toleration {
+        key: Some(key.to_string()),
+        operator: Some(TolerationOperator::Equal),
+        value: Some(value.to_string()),
+        effect: None,
+        toleration_seconds: None,
     }
 }
 
@@ -37,7 +56,7 @@ fn check(nodes: Vec<NodeInfo>, pods: &[PodRequest], expected: &[&str]) {
         .place_all(pods)
         .into_iter()
         .map(|placement| match placement {
-            Placement::Node(name) => name,
+            Placement::Node(name) => name.into_string(),
             Placement::Unschedulable(error) => error.to_string(),
         })
         .collect();
@@ -49,7 +68,7 @@ fn placed_nodes(nodes: Vec<NodeInfo>, pods: &[PodRequest]) -> Vec<String> {
         .place_all(pods)
         .into_iter()
         .map(|placement| match placement {
-            Placement::Node(name) => name,
+            Placement::Node(name) => name.into_string(),
             Placement::Unschedulable(error) => panic!("unschedulable: {error}"),
         })
         .collect()
@@ -88,7 +107,7 @@ fn a_pod_larger_than_every_node_names_the_missing_resource() {
 #[test]
 fn reasons_of_different_node_classes_are_counted_and_sorted() {
     let mut tainted = pi("c");
-    tainted.taints = vec![Taint::new("dedicated", "gpu", TaintEffect::NoSchedule)];
+    tainted.taints = vec![taint_with("dedicated", "gpu", TaintEffect::NoSchedule)];
     check(
         vec![node("a", 4000, GI), node("b", 4000, GI), tainted],
         &[pod("big", 100, 2 * GI)],
@@ -134,10 +153,7 @@ fn a_pod_tolerating_unschedulable_may_use_a_cordoned_node() {
     let mut cordoned = pi("a");
     cordoned.unschedulable = true;
     let daemon = PodRequest {
-        tolerations: vec![Toleration::exists(
-            TAINT_UNSCHEDULABLE,
-            Some(TaintEffect::NoSchedule),
-        )],
+        tolerations: vec![toleration_exists(UNSCHEDULABLE, Some(TaintEffect::NoSchedule))],
         ..pod("d", 100, GI)
     };
     check(vec![cordoned], &[daemon], &["a"]);
@@ -161,9 +177,9 @@ fn nodes_that_are_not_ready_or_unreachable_are_skipped_with_their_taint_named() 
 #[test]
 fn a_toleration_lets_a_pod_onto_a_tainted_node() {
     let mut tainted = pi("a");
-    tainted.taints = vec![Taint::new("dedicated", "gpu", TaintEffect::NoExecute)];
+    tainted.taints = vec![taint_with("dedicated", "gpu", TaintEffect::NoExecute)];
     let tolerant = PodRequest {
-        tolerations: vec![Toleration::equal("dedicated", "gpu", None)],
+        tolerations: vec![tolerate("dedicated", "gpu")],
         ..pod("p", 100, GI)
     };
     check(vec![tainted], &[tolerant], &["a"]);
@@ -172,7 +188,7 @@ fn a_toleration_lets_a_pod_onto_a_tainted_node() {
 #[test]
 fn prefer_no_schedule_taints_are_avoided_but_not_forbidden() {
     let mut soft = pi("a");
-    soft.taints = vec![Taint::new("busy", "", TaintEffect::PreferNoSchedule)];
+    soft.taints = vec![taint("busy", TaintEffect::PreferNoSchedule)];
     check(vec![soft.clone(), pi("b")], &[pod("p1", 100, GI)], &["b"]);
     check(vec![soft], &[pod("p1", 100, GI)], &["a"]);
 }
@@ -222,7 +238,7 @@ fn images_for_another_architecture_do_not_land_on_the_node() {
 #[test]
 fn two_pods_never_share_a_host_port_on_one_node() {
     let port = HostPort {
-        protocol: PortProtocol::Tcp,
+        protocol: Protocol::Tcp,
         port: 8080,
     };
     let web = |uid: &str| PodRequest {
@@ -272,7 +288,7 @@ fn pods_already_bound_count_against_their_node() {
     assert!(!scheduler.account("gone", &pod("lost", 3500, 0)));
     assert_eq!(
         scheduler.place(&pod("new", 1000, 0)),
-        Placement::Node("b".to_string())
+        Placement::Node(NodeName::new("b").unwrap())
     );
 }
 
@@ -283,7 +299,7 @@ fn the_least_allocated_node_wins() {
     scheduler.account("c", &pod("y", 1000, GI));
     assert_eq!(
         scheduler.place(&pod("new", 500, 512 * 1024 * 1024)),
-        Placement::Node("b".to_string())
+        Placement::Node(NodeName::new("b").unwrap())
     );
 }
 
