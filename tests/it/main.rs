@@ -1,3 +1,5 @@
 //! The integration test binary: one module per area.
+mod flash;
+mod packaging;
 mod pki;
 mod store;
