@@ -79,8 +79,17 @@ pub fn reconcile(
     if ds.metadata.deletion_timestamp.is_none() {
         for info in &infos {
             let fit = fits[info.name.as_str()];
-            let pods_here = on_node.get(info.name.as_str()).map_or(&[][..], Vec::as_slice);
-            plan_node(fit, pods_here, now, &mut to_create, &mut to_delete, &info.name);
+            let pods_here = on_node
+                .get(info.name.as_str())
+                .map_or(&[][..], Vec::as_slice);
+            plan_node(
+                fit,
+                pods_here,
+                now,
+                &mut to_create,
+                &mut to_delete,
+                &info.name,
+            );
         }
         // Pods on nodes that are gone, or never bound: nothing will run them.
         for (node, list) in &on_node {
@@ -89,7 +98,14 @@ pub fn reconcile(
             }
         }
         if to_create.is_empty() && to_delete.is_empty() && is_rolling_update(ds) {
-            to_delete = rolling_update(ds, &fits, &on_node, &hash, status.desired_number_scheduled, now);
+            to_delete = rolling_update(
+                ds,
+                &fits,
+                &on_node,
+                &hash,
+                status.desired_number_scheduled,
+                now,
+            );
         }
     }
 
@@ -153,7 +169,8 @@ pub fn fit(ds: &DaemonSet, node: &NodeInfo) -> Fit {
     }
     let tolerations = daemon_tolerations(ds);
     let taints = node.effective_taints();
-    let hard = |effect: TaintEffect| matches!(effect, TaintEffect::NoSchedule | TaintEffect::NoExecute);
+    let hard =
+        |effect: TaintEffect| matches!(effect, TaintEffect::NoSchedule | TaintEffect::NoExecute);
     Fit {
         should_run: first_untolerated(&taints, &tolerations, hard).is_none(),
         should_continue: first_untolerated(&taints, &tolerations, |e| e == TaintEffect::NoExecute)
@@ -197,7 +214,11 @@ pub fn template_hash(ds: &DaemonSet) -> String {
 }
 
 fn is_updated(pod: &Pod, hash: &str) -> bool {
-    pod.metadata.labels.get(CONTROLLER_REVISION_HASH_LABEL).map(String::as_str) == Some(hash)
+    pod.metadata
+        .labels
+        .get(CONTROLLER_REVISION_HASH_LABEL)
+        .map(String::as_str)
+        == Some(hash)
 }
 
 fn is_rolling_update(ds: &DaemonSet) -> bool {
@@ -382,5 +403,167 @@ fn by_age_and_phase(a: &Pod, b: &Pod) -> std::cmp::Ordering {
         _ => running(b)
             .cmp(&running(a))
             .then_with(|| a.metadata.name.cmp(&b.metadata.name)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{DaemonSetUpdateStrategy, RollingUpdateDaemonSet, Taint};
+    use crate::master::controllers::fixtures::{daemon_set, node};
+    use crate::master::controllers::sim::Sim;
+
+    /// `node name: pod count` for the DaemonSet's pods.
+    fn placement(sim: &Sim) -> Vec<(String, usize)> {
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for pod in sim.all::<Pod>() {
+            let node = pod
+                .spec
+                .node_name
+                .map(|n| n.to_string())
+                .unwrap_or_default();
+            *counts.entry(node).or_default() += 1;
+        }
+        counts.into_iter().collect()
+    }
+
+    fn on(nodes: &[&str]) -> Vec<(String, usize)> {
+        nodes.iter().map(|n| (n.to_string(), 1)).collect()
+    }
+
+    #[test]
+    fn every_ready_node_gets_one_pod_bound_to_it() {
+        let mut sim = Sim::new();
+        for name in ["pi-1", "pi-2", "pi-3"] {
+            sim.create(node(name));
+        }
+        sim.create(daemon_set("logs", "logs"));
+        sim.settle();
+        assert_eq!(placement(&sim), on(&["pi-1", "pi-2", "pi-3"]));
+        let pod = &sim.all::<Pod>()[0];
+        assert!(pod
+            .spec
+            .tolerations
+            .iter()
+            .any(|t| t.key.as_deref() == Some(NOT_READY)));
+        assert!(pod
+            .metadata
+            .labels
+            .contains_key(CONTROLLER_REVISION_HASH_LABEL));
+        let status = sim.get::<DaemonSet>("logs").status.unwrap();
+        assert_eq!(
+            (
+                status.desired_number_scheduled,
+                status.current_number_scheduled
+            ),
+            (3, 3)
+        );
+        assert_eq!(sim.step(), 0);
+    }
+
+    #[test]
+    fn node_selector_and_untolerated_taints_keep_pods_off_but_cordoning_does_not() {
+        let mut sim = Sim::new();
+        let mut ssd = node("pi-ssd");
+        ssd.metadata.labels.insert("disk".into(), "ssd".into());
+        let mut cordoned = node("pi-cordoned");
+        cordoned.metadata.labels.insert("disk".into(), "ssd".into());
+        cordoned.spec.unschedulable = true;
+        let mut tainted = node("pi-tainted");
+        tainted.metadata.labels.insert("disk".into(), "ssd".into());
+        tainted.spec.taints.push(Taint {
+            key: "dedicated".into(),
+            value: Some("camera".into()),
+            effect: TaintEffect::NoSchedule,
+            time_added: None,
+        });
+        for n in [ssd, cordoned, tainted, node("pi-sd")] {
+            sim.create(n);
+        }
+        let mut ds = daemon_set("logs", "logs");
+        ds.spec
+            .template
+            .spec
+            .node_selector
+            .insert("disk".into(), "ssd".into());
+        sim.create(ds);
+        sim.settle();
+        assert_eq!(placement(&sim), on(&["pi-cordoned", "pi-ssd"]));
+    }
+
+    #[test]
+    fn nodes_joining_get_a_pod_and_nodes_leaving_lose_theirs() {
+        let mut sim = Sim::new();
+        sim.create(node("pi-1"));
+        sim.create(daemon_set("logs", "logs"));
+        sim.settle();
+        sim.create(node("pi-2"));
+        sim.settle();
+        assert_eq!(placement(&sim), on(&["pi-1", "pi-2"]));
+        sim.objects.retain(|key, _| key.name != "pi-1");
+        sim.settle();
+        assert_eq!(placement(&sim), on(&["pi-2"]));
+        assert_eq!(sim.event_messages("SuccessfulDelete").len(), 1);
+    }
+
+    #[test]
+    fn a_node_that_is_not_ready_gets_no_new_pod_but_keeps_its_pod() {
+        let mut sim = Sim::new();
+        sim.create(node("pi-1"));
+        let mut silent = node("pi-2");
+        silent.status.as_mut().unwrap().conditions.clear();
+        sim.create(silent);
+        sim.create(daemon_set("logs", "logs"));
+        sim.settle();
+        assert_eq!(placement(&sim), on(&["pi-1"]));
+        let mut failing: Node = sim.get("pi-1");
+        failing.status.as_mut().unwrap().conditions[0].status = crate::api::ConditionStatus::False;
+        sim.update(failing.into()).unwrap();
+        sim.settle();
+        assert_eq!(placement(&sim), on(&["pi-1"]));
+    }
+
+    #[test]
+    fn a_template_change_replaces_pods_one_node_at_a_time() {
+        let mut sim = Sim::new();
+        for name in ["pi-1", "pi-2", "pi-3"] {
+            sim.create(node(name));
+        }
+        let mut ds = daemon_set("logs", "logs");
+        ds.spec.update_strategy = Some(DaemonSetUpdateStrategy {
+            type_: Some(DaemonSetUpdateStrategyType::RollingUpdate),
+            rolling_update: Some(RollingUpdateDaemonSet {
+                max_unavailable: Some(IntOrString::Int(1)),
+                max_surge: None,
+            }),
+        });
+        sim.create(ds);
+        sim.settle();
+        sim.make_all_ready();
+        sim.settle();
+        let mut ds: DaemonSet = sim.get("logs");
+        ds.spec.template.spec.containers[0].image = Some("fluent-bit:4".into());
+        sim.update(ds.into()).unwrap();
+        let new_hash = template_hash(&sim.get("logs"));
+        let updated = |sim: &Sim| {
+            sim.all::<Pod>()
+                .iter()
+                .filter(|p| is_updated(p, &new_hash))
+                .count()
+        };
+        for expected in 1..=3 {
+            sim.settle();
+            assert_eq!(updated(&sim), expected);
+            let unavailable = sim.all::<Pod>().iter().filter(|p| !p.is_ready()).count()
+                + (3 - sim.all::<Pod>().len());
+            assert!(unavailable <= 1, "at most one node without a ready pod");
+            sim.make_all_ready();
+        }
+        sim.settle();
+        let status = sim.get::<DaemonSet>("logs").status.unwrap();
+        assert_eq!(
+            (status.updated_number_scheduled, status.number_available),
+            (3, 3)
+        );
     }
 }

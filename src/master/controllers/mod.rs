@@ -18,3 +18,8 @@ pub mod replicaset;
 
 pub use action::{Action, EventRecord, ObjectRef};
 pub use names::NameSource;
+
+#[cfg(test)]
+pub(crate) mod fixtures;
+#[cfg(test)]
+pub(crate) mod sim;

@@ -190,10 +190,12 @@ fn deletion_order(a: &Pod, rank_a: usize, b: &Pod, rank_b: usize) -> Ordering {
         .then_with(|| a.is_ready().cmp(&b.is_ready()))
         .then_with(|| deletion_cost(a).cmp(&deletion_cost(b)))
         .then_with(|| rank_b.cmp(&rank_a))
-        .then_with(|| match (a.is_ready() && b.is_ready(), ready_since(a), ready_since(b)) {
-            (true, Some(x), Some(y)) => y.cmp(&x),
-            _ => Ordering::Equal,
-        })
+        .then_with(
+            || match (a.is_ready() && b.is_ready(), ready_since(a), ready_since(b)) {
+                (true, Some(x), Some(y)) => y.cmp(&x),
+                _ => Ordering::Equal,
+            },
+        )
         .then_with(|| max_container_restarts(b).cmp(&max_container_restarts(a)))
         .then_with(|| {
             // Younger first; a pod without a creation time counts as the youngest.
@@ -214,4 +216,251 @@ fn deletion_cost(pod: &Pod) -> i32 {
         .get(POD_DELETION_COST_ANNOTATION)
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{PodPhase, PodStatus};
+    use crate::master::controllers::fixtures::{pod, replica_set};
+    use crate::master::controllers::sim::{at, Sim};
+
+    fn owned_by(rs: &ReplicaSet, mut pod: Pod) -> Pod {
+        pod.metadata
+            .owner_references
+            .push(OwnerReference::controller_of(
+                Kind::ReplicaSet,
+                &rs.metadata,
+            ));
+        pod
+    }
+
+    /// Runs one pass and describes its writes (`create Pod default/web-…` etc.).
+    fn check(rs: &ReplicaSet, pods: &[Pod], now: Time, expected: &[&str]) -> Vec<Action> {
+        let refs: Vec<&Pod> = pods.iter().collect();
+        let actions = reconcile(rs, &refs, now, &mut NameSource::new(1));
+        let described: Vec<String> = actions
+            .iter()
+            .map(|a| match a {
+                Action::Create(r) => format!("create {}", r.meta().generate_name),
+                other => other.to_string(),
+            })
+            .collect();
+        assert_eq!(described, expected);
+        actions
+    }
+
+    #[test]
+    fn missing_pods_are_created_from_the_template_and_named_after_the_replica_set() {
+        let mut sim = Sim::new();
+        let rs = sim.create(replica_set("web-5d8f", "web", 3));
+        let actions = check(
+            &rs,
+            &[],
+            sim.now,
+            &[
+                "create web-5d8f-",
+                "event SuccessfulCreate Created pod: web-5d8f-hvls4",
+                "create web-5d8f-",
+                "event SuccessfulCreate Created pod: web-5d8f-8vcx9",
+                "create web-5d8f-",
+                "event SuccessfulCreate Created pod: web-5d8f-q2f89",
+                "update ReplicaSet default/web-5d8f",
+            ],
+        );
+        let Action::Create(created) = &actions[0] else {
+            panic!("not a create");
+        };
+        let created: Pod = created.clone().downcast().unwrap();
+        assert_eq!(created.metadata.labels["app"], "web");
+        assert_eq!(
+            created.metadata.controller_ref().unwrap().uid,
+            rs.metadata.uid
+        );
+        assert_eq!(created.spec, rs.spec.template.spec);
+        let Action::Update(updated) = actions.last().unwrap() else {
+            panic!("not an update");
+        };
+        let updated: ReplicaSet = updated.clone().downcast().unwrap();
+        assert_eq!(updated.status.unwrap().replicas, 3);
+    }
+
+    #[test]
+    fn a_settled_replica_set_writes_nothing() {
+        let mut sim = Sim::new();
+        sim.create(replica_set("web-5d8f", "web", 2));
+        sim.settle();
+        sim.make_all_ready();
+        sim.settle();
+        assert_eq!(sim.step(), 0);
+        let status = sim.get::<ReplicaSet>("web-5d8f").status.unwrap();
+        assert_eq!(
+            (
+                status.replicas,
+                status.ready_replicas,
+                status.available_replicas
+            ),
+            (2, 2, 2)
+        );
+    }
+
+    #[test]
+    fn surplus_pods_go_unscheduled_first_then_not_ready_then_youngest() {
+        let mut sim = Sim::new();
+        let rs = sim.create(replica_set("web-5d8f", "web", 1));
+        let bound = |name: &str, created: i64, ready: bool| {
+            let mut p = owned_by(&rs, pod(name, "web"));
+            p.metadata.creation_timestamp = Some(at(created));
+            p.spec.node_name = Some(crate::api::NodeName::new(format!("node-{name}")).unwrap());
+            p.status = Some(PodStatus {
+                phase: Some(PodPhase::Running),
+                ..PodStatus::default()
+            });
+            if ready {
+                p.status
+                    .as_mut()
+                    .unwrap()
+                    .conditions
+                    .push(crate::api::PodCondition {
+                        type_: "Ready".into(),
+                        status: crate::api::ConditionStatus::True,
+                        last_transition_time: Some(at(created)),
+                        ..Default::default()
+                    });
+            }
+            p
+        };
+        let unscheduled = owned_by(&rs, pod("unscheduled", "web"));
+        let pods = vec![
+            bound("old-ready", 100, true),
+            bound("young-ready", 300, true),
+            bound("not-ready", 50, false),
+            unscheduled,
+        ];
+        let refs: Vec<&Pod> = pods.iter().collect();
+        let order: Vec<&str> = pods_to_delete(&refs, 3)
+            .into_iter()
+            .map(|p| p.metadata.name.as_str())
+            .collect();
+        assert_eq!(order, ["unscheduled", "not-ready", "young-ready"]);
+    }
+
+    #[test]
+    fn matching_orphans_are_adopted_and_pods_that_stop_matching_are_released() {
+        let mut sim = Sim::new();
+        let rs = sim.create(replica_set("web-5d8f", "web", 2));
+        let orphan = pod("orphan", "web");
+        let strayed = owned_by(&rs, pod("strayed", "db"));
+        let actions = check(
+            &rs,
+            &[orphan, strayed],
+            sim.now,
+            &[
+                "update Pod default/orphan",
+                "update Pod default/strayed",
+                "create web-5d8f-",
+                "event SuccessfulCreate Created pod: web-5d8f-hvls4",
+                "update ReplicaSet default/web-5d8f",
+            ],
+        );
+        let Action::Update(adopted) = &actions[0] else {
+            panic!("not an update")
+        };
+        assert_eq!(
+            adopted.meta().controller_ref().unwrap().uid,
+            rs.metadata.uid
+        );
+        let Action::Update(released) = &actions[1] else {
+            panic!("not an update")
+        };
+        assert!(released.meta().owner_references.is_empty());
+    }
+
+    #[test]
+    fn pods_of_another_controller_are_left_alone() {
+        let mut sim = Sim::new();
+        let rs = sim.create(replica_set("web-5d8f", "web", 0));
+        let other = replica_set("other", "web", 1);
+        let mut theirs = pod("theirs", "web");
+        theirs
+            .metadata
+            .owner_references
+            .push(OwnerReference::controller_of(
+                Kind::ReplicaSet,
+                &ObjectMeta {
+                    uid: "someone-else".into(),
+                    ..other.metadata
+                },
+            ));
+        check(
+            &rs,
+            &[theirs],
+            sim.now,
+            &["update ReplicaSet default/web-5d8f"],
+        );
+    }
+
+    #[test]
+    fn finished_and_deleting_pods_do_not_count_and_are_replaced() {
+        let mut sim = Sim::new();
+        let rs = sim.create(replica_set("web-5d8f", "web", 2));
+        let mut failed = owned_by(&rs, pod("failed", "web"));
+        failed.status = Some(PodStatus {
+            phase: Some(PodPhase::Failed),
+            ..PodStatus::default()
+        });
+        let mut leaving = owned_by(&rs, pod("leaving", "web"));
+        leaving.metadata.deletion_timestamp = Some(sim.now);
+        check(
+            &rs,
+            &[failed, leaving],
+            sim.now,
+            &[
+                "create web-5d8f-",
+                "event SuccessfulCreate Created pod: web-5d8f-hvls4",
+                "create web-5d8f-",
+                "event SuccessfulCreate Created pod: web-5d8f-8vcx9",
+                "update ReplicaSet default/web-5d8f",
+            ],
+        );
+    }
+
+    #[test]
+    fn pods_become_available_only_after_min_ready_seconds() {
+        let mut sim = Sim::new();
+        let mut rs = replica_set("web-5d8f", "web", 1);
+        rs.spec.min_ready_seconds = Some(10);
+        sim.create(rs);
+        sim.settle();
+        let name = sim.all::<Pod>()[0].metadata.name.clone();
+        sim.set_ready(&name, true);
+        sim.settle();
+        let status = || sim.get::<ReplicaSet>("web-5d8f").status.unwrap();
+        assert_eq!(
+            (status().ready_replicas, status().available_replicas),
+            (1, 0)
+        );
+        sim.now = at(sim.now.unix_seconds() + 11);
+        sim.settle();
+        assert_eq!(
+            sim.get::<ReplicaSet>("web-5d8f")
+                .status
+                .unwrap()
+                .available_replicas,
+            1
+        );
+    }
+
+    #[test]
+    fn scaling_down_deletes_the_surplus_with_events() {
+        let mut sim = Sim::new();
+        sim.create(replica_set("web-5d8f", "web", 3));
+        sim.settle();
+        let mut rs: ReplicaSet = sim.get("web-5d8f");
+        rs.spec.replicas = Some(1);
+        sim.update(rs.into()).unwrap();
+        sim.settle();
+        assert_eq!(sim.all::<Pod>().len(), 1);
+        assert_eq!(sim.event_messages("SuccessfulDelete").len(), 2);
+    }
 }

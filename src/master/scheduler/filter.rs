@@ -67,8 +67,7 @@ pub fn filter<'a>(node: &'a NodeState, pod: &PodRequest) -> Result<(), Rejection
         }
     }
     if !node.taints.is_empty() {
-        if let Some(taint) = first_untolerated(&node.taints, &pod.tolerations, is_hard)
-        {
+        if let Some(taint) = first_untolerated(&node.taints, &pod.tolerations, is_hard) {
             return Err(Rejection::Taint(taint));
         }
     }

@@ -18,9 +18,7 @@ pub const REASON_UNSCHEDULABLE: &str = "Unschedulable";
 
 /// Whether `pod` waits for the scheduler: not bound, not finished, not being deleted.
 pub fn is_pending(pod: &Pod) -> bool {
-    pod.spec.node_name.is_none()
-        && !pod.is_terminal()
-        && pod.metadata.deletion_timestamp.is_none()
+    pod.spec.node_name.is_none() && !pod.is_terminal() && pod.metadata.deletion_timestamp.is_none()
 }
 
 /// Places every pending pod among `pods` on `nodes`, oldest first.
@@ -121,5 +119,94 @@ fn set_scheduled(pod: &mut Pod, status: ConditionStatus, message: Option<&str>, 
     {
         Some(existing) => *existing = condition,
         None => pod_status.conditions.push(condition),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{Container, ContainerName, Quantity};
+    use crate::master::controllers::fixtures::{node, pod};
+    use crate::master::controllers::sim::Sim;
+
+    fn hungry(name: &str, memory: &str) -> Pod {
+        let mut p = pod(name, "big");
+        let mut container = Container::new(ContainerName::new("main").unwrap(), "big:1");
+        container
+            .resources
+            .requests
+            .insert("memory".into(), Quantity::parse(memory).unwrap());
+        p.spec.containers = vec![container];
+        p
+    }
+
+    #[test]
+    fn a_pending_pod_is_bound_with_a_condition_and_an_event() {
+        let mut sim = Sim::new();
+        sim.create(node("pi-1"));
+        sim.create(pod("web", "web"));
+        sim.settle();
+        let bound: Pod = sim.get("web");
+        assert_eq!(bound.spec.node_name.as_deref(), Some("pi-1"));
+        let condition = bound.condition(pod_condition::POD_SCHEDULED).unwrap();
+        assert_eq!(condition.status, ConditionStatus::True);
+        assert_eq!(
+            sim.event_messages("Scheduled"),
+            ["Successfully assigned default/web to pi-1"]
+        );
+    }
+
+    #[test]
+    fn a_pod_that_fits_nowhere_says_why_once() {
+        let mut sim = Sim::new();
+        for name in ["pi-1", "pi-2", "pi-3"] {
+            sim.create(node(name));
+        }
+        sim.create(hungry("big", "64Gi"));
+        sim.settle();
+        let pending: Pod = sim.get("big");
+        assert!(pending.spec.node_name.is_none());
+        let condition = pending.condition(pod_condition::POD_SCHEDULED).unwrap();
+        assert_eq!(condition.status, ConditionStatus::False);
+        assert_eq!(condition.reason.as_deref(), Some(REASON_UNSCHEDULABLE));
+        let message = "0/3 nodes are available: 3 Insufficient memory.";
+        assert_eq!(condition.message.as_deref(), Some(message));
+        assert_eq!(sim.event_messages("FailedScheduling"), [message]);
+        assert_eq!(sim.step(), 0, "the same outcome is not written again");
+    }
+
+    #[test]
+    fn a_pending_pod_is_placed_once_capacity_appears() {
+        let mut sim = Sim::new();
+        sim.create(node("pi-1"));
+        sim.create(hungry("big", "6Gi"));
+        sim.settle();
+        let mut bigger = node("pi-big");
+        let status = bigger.status.as_mut().unwrap();
+        status
+            .allocatable
+            .insert("memory".into(), Quantity::parse("8Gi").unwrap());
+        sim.create(bigger);
+        sim.settle();
+        assert_eq!(
+            sim.get::<Pod>("big").spec.node_name.as_deref(),
+            Some("pi-big")
+        );
+    }
+
+    #[test]
+    fn bound_pods_use_up_their_node() {
+        let mut sim = Sim::new();
+        sim.create(node("pi-1"));
+        sim.create(node("pi-2"));
+        let mut resident = hungry("resident", "3Gi");
+        resident.spec.node_name = Some(crate::api::NodeName::new("pi-1").unwrap());
+        sim.create(resident);
+        sim.create(hungry("newcomer", "3Gi"));
+        sim.settle();
+        assert_eq!(
+            sim.get::<Pod>("newcomer").spec.node_name.as_deref(),
+            Some("pi-2")
+        );
     }
 }

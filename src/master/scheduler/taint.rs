@@ -10,7 +10,9 @@ pub fn is_hard(effect: TaintEffect) -> bool {
 
 /// Whether some toleration in `tolerations` tolerates `taint`.
 pub fn is_tolerated(taint: &Taint, tolerations: &[Toleration]) -> bool {
-    tolerations.iter().any(|toleration| toleration.tolerates(taint))
+    tolerations
+        .iter()
+        .any(|toleration| toleration.tolerates(taint))
 }
 
 /// The first taint with an effect accepted by `effects` that no toleration tolerates, in the

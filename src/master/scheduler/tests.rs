@@ -153,7 +153,10 @@ fn a_pod_tolerating_unschedulable_may_use_a_cordoned_node() {
     let mut cordoned = pi("a");
     cordoned.unschedulable = true;
     let daemon = PodRequest {
-        tolerations: vec![toleration_exists(UNSCHEDULABLE, Some(TaintEffect::NoSchedule))],
+        tolerations: vec![toleration_exists(
+            UNSCHEDULABLE,
+            Some(TaintEffect::NoSchedule),
+        )],
         ..pod("d", 100, GI)
     };
     check(vec![cordoned], &[daemon], &["a"]);

@@ -21,9 +21,8 @@ pub const IMAGE_ARCHITECTURES_ANNOTATION: &str = "flotilla.io/image-architecture
 pub fn node_info(node: &Node) -> Option<NodeInfo> {
     let name = crate::api::NodeName::new(node.metadata.name.clone()).ok()?;
     let status = node.status.as_ref();
-    let resource = |key: &str| {
-        status.and_then(|s| s.allocatable.get(key).or_else(|| s.capacity.get(key)))
-    };
+    let resource =
+        |key: &str| status.and_then(|s| s.allocatable.get(key).or_else(|| s.capacity.get(key)));
     let readiness = match node.condition(node_condition::READY).map(|c| c.status) {
         Some(ConditionStatus::True) => NodeReadiness::Ready,
         Some(ConditionStatus::False) => NodeReadiness::NotReady,

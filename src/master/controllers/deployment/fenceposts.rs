@@ -43,7 +43,11 @@ pub fn resolve(
 }
 
 fn resolve_deployment(d: &Deployment) -> (i32, i32) {
-    let rolling = d.spec.strategy.as_ref().and_then(|s| s.rolling_update.as_ref());
+    let rolling = d
+        .spec
+        .strategy
+        .as_ref()
+        .and_then(|s| s.rolling_update.as_ref());
     resolve(
         rolling.and_then(|r| r.max_surge.as_ref()),
         rolling.and_then(|r| r.max_unavailable.as_ref()),

@@ -28,7 +28,7 @@ use super::claim::{adopted, claim, released, Claim};
 
 pub use fenceposts::{max_surge, max_unavailable, resolve as resolve_fenceposts};
 pub use status::{
-    reason, deployment_complete, has_progress_deadline, DEFAULT_PROGRESS_DEADLINE_SECONDS,
+    deployment_complete, has_progress_deadline, reason, DEFAULT_PROGRESS_DEADLINE_SECONDS,
 };
 
 /// The component named in this controller's events.
@@ -173,9 +173,7 @@ impl<'a> Sync<'a> {
                 .cloned()
                 .unwrap_or_default();
             revision::set_deployment_revision(&mut self.d, &current);
-            if has_progress_deadline(&self.d)
-                && self.d.condition(status::PROGRESSING).is_none()
-            {
+            if has_progress_deadline(&self.d) && self.d.condition(status::PROGRESSING).is_none() {
                 let message = format!("Found new replica set {:?}", self.rs(i).metadata.name);
                 self.set_progressing(
                     crate::api::ConditionStatus::True,

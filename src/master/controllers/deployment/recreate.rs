@@ -44,7 +44,10 @@ impl Sync<'_> {
             return true;
         }
         let new_uid = new.map(|i| self.rs(i).metadata.uid.as_str());
-        let old_uids: Vec<&str> = old.iter().map(|&i| self.rs(i).metadata.uid.as_str()).collect();
+        let old_uids: Vec<&str> = old
+            .iter()
+            .map(|&i| self.rs(i).metadata.uid.as_str())
+            .collect();
         pods.iter().any(|pod| {
             let Some(owner) = pod.metadata.controller_ref() else {
                 return false;

@@ -211,7 +211,10 @@ mod tests {
             .insert(REVISION_ANNOTATION.into(), "4".into());
         let mut rs = rs_at(None);
         set_new_replica_set_annotations(&d, &mut rs, 1, false, 1);
-        assert_eq!(rs.metadata.annotations["kubernetes.io/change-cause"], "bump");
+        assert_eq!(
+            rs.metadata.annotations["kubernetes.io/change-cause"],
+            "bump"
+        );
         assert_eq!(rs.metadata.annotations[REVISION_ANNOTATION], "1");
         assert_eq!(rs.metadata.annotations[DESIRED_REPLICAS_ANNOTATION], "1");
         assert_eq!(rs.metadata.annotations[MAX_REPLICAS_ANNOTATION], "2");

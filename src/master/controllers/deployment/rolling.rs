@@ -49,7 +49,12 @@ impl Sync<'_> {
         let all_pods: i32 = all.iter().map(|&i| self.spec_replicas(i)).sum();
         let min_available = self.d.replicas() - max_unavailable(&self.d);
         let new_unavailable = new.map_or(0, |i| {
-            self.spec_replicas(i) - self.rs(i).status.as_ref().map_or(0, |s| s.available_replicas)
+            self.spec_replicas(i)
+                - self
+                    .rs(i)
+                    .status
+                    .as_ref()
+                    .map_or(0, |s| s.available_replicas)
         });
         let max_scaled_down = all_pods - min_available - new_unavailable;
         if max_scaled_down <= 0 {
@@ -75,7 +80,11 @@ impl Sync<'_> {
                 break;
             }
             let replicas = self.spec_replicas(i);
-            let available = self.rs(i).status.as_ref().map_or(0, |s| s.available_replicas);
+            let available = self
+                .rs(i)
+                .status
+                .as_ref()
+                .map_or(0, |s| s.available_replicas);
             if replicas == 0 || replicas == available {
                 continue;
             }
@@ -92,7 +101,12 @@ impl Sync<'_> {
         let min_available = self.d.replicas() - max_unavailable(&self.d);
         let available: i32 = all
             .iter()
-            .map(|&i| self.rs(i).status.as_ref().map_or(0, |s| s.available_replicas))
+            .map(|&i| {
+                self.rs(i)
+                    .status
+                    .as_ref()
+                    .map_or(0, |s| s.available_replicas)
+            })
             .sum();
         if available <= min_available {
             return 0;

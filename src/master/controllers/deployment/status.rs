@@ -157,9 +157,17 @@ impl Sync<'_> {
     }
 
     /// Sets the `Progressing` condition on the working Deployment.
-    pub(super) fn set_progressing(&mut self, status: ConditionStatus, reason: &str, message: String) {
+    pub(super) fn set_progressing(
+        &mut self,
+        status: ConditionStatus,
+        reason: &str,
+        message: String,
+    ) {
         let condition = new_condition(PROGRESSING, status, reason, message, self.now);
-        set_condition(self.d.status.get_or_insert_with(Default::default), condition);
+        set_condition(
+            self.d.status.get_or_insert_with(Default::default),
+            condition,
+        );
     }
 
     /// Status without progress estimation (Kubernetes' `syncDeploymentStatus`).
