@@ -4,7 +4,10 @@
 //! identity, so finding the one to fold into needs no index and survives a restart.
 use crate::api::{Event, EventSource, NamespaceName, ObjectMeta, Time};
 
-use super::action::EventRecord;
+use super::action::{Action, EventRecord};
+
+/// How long an event is kept after it last happened (Kubernetes' API server default, 1 h).
+pub const EVENT_TTL_SECONDS: i64 = 3600;
 
 /// The namespace of events about cluster-scoped objects (nodes), as in Kubernetes.
 pub const CLUSTER_EVENTS_NAMESPACE: &str = "default";
@@ -77,6 +80,26 @@ pub fn fold(existing: Option<&Event>, record: &EventRecord, now: Time) -> Event 
     }
 }
 
+/// Deletions of the events among `events` that last happened more than `ttl_seconds` before
+/// `now`, so that the event log does not grow without bound on a small disk.
+pub fn expired<'a>(
+    events: impl IntoIterator<Item = &'a Event>,
+    now: Time,
+    ttl_seconds: i64,
+) -> Vec<Action> {
+    events
+        .into_iter()
+        .filter(|event| {
+            let last = event
+                .last_timestamp
+                .or(event.first_timestamp)
+                .or(event.metadata.creation_timestamp);
+            last.is_some_and(|t| t.unix_seconds() + ttl_seconds < now.unix_seconds())
+        })
+        .map(Action::delete)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +143,15 @@ mod tests {
         assert_eq!(again.count, Some(2));
         assert_eq!(again.first_timestamp, Some(at(100)));
         assert_eq!(again.last_timestamp, Some(at(160)));
+    }
+
+    #[test]
+    fn events_older_than_their_time_to_live_are_deleted() {
+        let old = fold(None, &record("old"), at(100));
+        let fresh = fold(None, &record("fresh"), at(4000));
+        let deleted = expired([&old, &fresh], at(4000), EVENT_TTL_SECONDS);
+        assert_eq!(deleted.len(), 1);
+        assert_eq!(deleted[0].target().unwrap().name, old.metadata.name);
     }
 
     #[test]

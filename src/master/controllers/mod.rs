@@ -8,15 +8,18 @@
 //! idempotent, and every decision is recomputed from the objects, so a master killed mid-
 //! rollout continues where the store says it was.
 pub mod action;
+pub mod cache;
 pub mod claim;
 pub mod daemonset;
 pub mod deployment;
+pub mod driver;
 pub mod events;
 pub mod names;
 pub mod pod_state;
 pub mod replicaset;
 
 pub use action::{Action, EventRecord, ObjectRef};
+pub use driver::{run, Brain, BrainConfig, BrainError};
 pub use names::NameSource;
 
 #[cfg(test)]

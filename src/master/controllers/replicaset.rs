@@ -331,7 +331,7 @@ mod tests {
             p
         };
         let unscheduled = owned_by(&rs, pod("unscheduled", "web"));
-        let pods = vec![
+        let pods = [
             bound("old-ready", 100, true),
             bound("young-ready", 300, true),
             bound("not-ready", 50, false),
