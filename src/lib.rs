@@ -11,3 +11,4 @@ pub mod flash;
 pub mod master;
 pub mod pki;
 pub mod store;
+pub mod wire;
