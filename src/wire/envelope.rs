@@ -22,19 +22,20 @@ pub struct Envelope<B> {
     pub body: B,
 }
 
-/// Every message of the agent protocol.
+/// Every message of the agent protocol. The kinds with inline `heapless` parts are boxed so
+/// that every other message stays small.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Message {
     JoinRequest(JoinRequest),
     JoinResponse(JoinResponse),
-    Heartbeat(Heartbeat),
+    Heartbeat(Box<Heartbeat>),
     HeartbeatAck(HeartbeatAck),
     AssignmentsRequest(AssignmentsRequest),
     Assignments(Assignments),
     AssignmentsUnchanged(AssignmentsUnchanged),
-    PodStatusReport(PodStatusReport),
+    PodStatusReport(Box<PodStatusReport>),
     StatusAck(StatusAck),
-    NodeStatus(NodeStatus),
+    NodeStatus(Box<NodeStatus>),
     Refusal(Refusal),
 }
 
@@ -58,39 +59,60 @@ impl Message {
 }
 
 macro_rules! message_kind {
-    ($($ty:ident),* $(,)?) => {$(
-        impl From<$ty> for Message {
-            fn from(body: $ty) -> Message {
-                Message::$ty(body)
-            }
-        }
-        impl TryFrom<Message> for $ty {
-            type Error = WireError;
-            fn try_from(message: Message) -> Result<$ty, WireError> {
-                match message {
-                    Message::$ty(body) => Ok(body),
-                    other => Err(WireError::UnexpectedMessage {
-                        expected: stringify!($ty),
-                        got: other.kind(),
-                    }),
+    ($($ty:ident),* ; boxed $($boxed:ident),* $(,)?) => {
+        $(
+            impl From<$ty> for Message {
+                fn from(body: $ty) -> Message {
+                    Message::$ty(body)
                 }
             }
-        }
-    )*};
+            impl TryFrom<Message> for $ty {
+                type Error = WireError;
+                fn try_from(message: Message) -> Result<$ty, WireError> {
+                    match message {
+                        Message::$ty(body) => Ok(body),
+                        other => Err(WireError::UnexpectedMessage {
+                            expected: stringify!($ty),
+                            got: other.kind(),
+                        }),
+                    }
+                }
+            }
+        )*
+        $(
+            impl From<$boxed> for Message {
+                fn from(body: $boxed) -> Message {
+                    Message::$boxed(Box::new(body))
+                }
+            }
+            impl TryFrom<Message> for $boxed {
+                type Error = WireError;
+                fn try_from(message: Message) -> Result<$boxed, WireError> {
+                    match message {
+                        Message::$boxed(body) => Ok(*body),
+                        other => Err(WireError::UnexpectedMessage {
+                            expected: stringify!($boxed),
+                            got: other.kind(),
+                        }),
+                    }
+                }
+            }
+        )*
+    };
 }
 
 message_kind!(
     JoinRequest,
     JoinResponse,
-    Heartbeat,
     HeartbeatAck,
     AssignmentsRequest,
     Assignments,
     AssignmentsUnchanged,
-    PodStatusReport,
     StatusAck,
+    Refusal;
+    boxed Heartbeat,
+    PodStatusReport,
     NodeStatus,
-    Refusal,
 );
 
 /// Encodes a message in the current envelope.
@@ -228,7 +250,7 @@ mod tests {
 
     #[test]
     fn truncated_input_is_a_decode_error() {
-        let hb = Message::Heartbeat(Heartbeat::idle(NodeName::new("pi-2").unwrap(), Epoch(1), 9));
+        let hb = Message::from(Heartbeat::idle(NodeName::new("pi-2").unwrap(), Epoch(1), 9));
         let bytes = encode(&hb).unwrap();
         assert!(matches!(
             decode(&bytes[..bytes.len() - 1], 64),

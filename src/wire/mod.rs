@@ -173,8 +173,8 @@ mod tests {
                 pod_cidr: "10.88.2.0/24".parse().unwrap(),
                 epoch: Epoch(4),
             }),
-            Message::Heartbeat(Heartbeat::idle(node(), Epoch(4), 1)),
-            Message::Heartbeat(busy),
+            Heartbeat::idle(node(), Epoch(4), 1).into(),
+            busy.into(),
             Message::HeartbeatAck(HeartbeatAck {
                 epoch: Epoch(4),
                 generation: Generation(12),
@@ -201,7 +201,7 @@ mod tests {
                 epoch: Epoch(4),
                 generation: Generation(12),
             }),
-            Message::PodStatusReport(PodStatusReport {
+            Message::from(PodStatusReport {
                 node: node(),
                 pod,
                 phase: PodPhase::Running,
@@ -234,7 +234,7 @@ mod tests {
                 message: None,
             }),
             Message::StatusAck(StatusAck { epoch: Epoch(4) }),
-            Message::NodeStatus(node_status()),
+            node_status().into(),
             Message::Refusal(Refusal::new(
                 RefusalReason::TokenExpired,
                 "join token a1b2c3 expired at 2026-11-21T10:00:00Z",
@@ -254,12 +254,7 @@ mod tests {
 
     #[test]
     fn an_idle_heartbeat_is_a_few_bytes_more_than_the_node_name() {
-        let bytes = encode(&Message::Heartbeat(Heartbeat::idle(
-            node(),
-            Epoch(4),
-            86_400,
-        )))
-        .unwrap();
+        let bytes = encode(&Message::from(Heartbeat::idle(node(), Epoch(4), 86_400))).unwrap();
         println!("idle heartbeat of node pi-2: {} bytes", bytes.len());
         // version (1) + variant (1) + name length (1) + "pi-2" (4) + epoch (1) + sequence (3)
         // + no conditions (1) + no status (1).
