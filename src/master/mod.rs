@@ -1,1 +1,2 @@
 //! The control plane: API server, scheduler, controllers.
+pub mod nodes;

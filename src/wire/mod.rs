@@ -27,7 +27,9 @@ pub use node_status::{
     ConditionStatus, NodeAddress, NodeAddressKind, NodeCondition, NodeConditionKind, NodeStatus,
     Resources, Taint, TaintEffect,
 };
-pub use pod_status::{ContainerState, ContainerStatus, PodCondition, PodPhase, PodStatusReport};
+pub use pod_status::{
+    ContainerState, ContainerStatus, PodCondition, PodConditionKind, PodPhase, PodStatusReport,
+};
 pub use refusal::{Refusal, RefusalReason};
 
 /// Why bytes could not become a message, or a message could not become bytes.

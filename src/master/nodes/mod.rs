@@ -1,0 +1,22 @@
+//! Nodes as the master sees them: join and renewal, liveness, the node lifecycle (conditions,
+//! taints, evictions), pod CIDRs, per-node assignment generations, live pod status, and the
+//! HTTP handlers of the agent protocol.
+//!
+//! The cores (`lifecycle`, `eviction`, `assignments`, `pod_status`, `pod_cidr`, `join`) are
+//! sans-IO: they take `now` as a value and never touch the store, a socket or the clock.
+//! Liveness and pod status live in memory only; see [`pod_status`] for how reads show them.
+pub mod assignments;
+pub mod epoch;
+pub mod eviction;
+pub mod join;
+pub mod lifecycle;
+pub mod pod_cidr;
+pub mod pod_status;
+
+pub use assignments::{AssignmentBook, Fingerprint, References};
+pub use epoch::bump_epoch;
+pub use eviction::{BoundPod, EvictionDecision, Toleration};
+pub use join::{JoinPlan, JoinTokens, TokenRejection};
+pub use lifecycle::{Health, NodeLifecycle, NodeTimings, NotReadyCause, Transition};
+pub use pod_cidr::PodCidrAllocator;
+pub use pod_status::PodStatusTable;
