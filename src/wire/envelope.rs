@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::assignments::{Assignments, AssignmentsRequest, AssignmentsUnchanged};
 use super::heartbeat::{Heartbeat, HeartbeatAck, StatusAck};
-use super::join::{JoinRequest, JoinResponse};
+use super::join::{JoinRequest, JoinResponse, RenewRequest};
 use super::node_status::NodeStatus;
 use super::pod_status::PodStatusReport;
 use super::refusal::Refusal;
@@ -37,6 +37,7 @@ pub enum Message {
     StatusAck(StatusAck),
     NodeStatus(Box<NodeStatus>),
     Refusal(Refusal),
+    RenewRequest(RenewRequest),
 }
 
 impl Message {
@@ -54,6 +55,7 @@ impl Message {
             Message::StatusAck(_) => "StatusAck",
             Message::NodeStatus(_) => "NodeStatus",
             Message::Refusal(_) => "Refusal",
+            Message::RenewRequest(_) => "RenewRequest",
         }
     }
 }
@@ -109,7 +111,8 @@ message_kind!(
     Assignments,
     AssignmentsUnchanged,
     StatusAck,
-    Refusal;
+    Refusal,
+    RenewRequest;
     boxed Heartbeat,
     PodStatusReport,
     NodeStatus,

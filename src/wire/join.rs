@@ -209,6 +209,15 @@ pub struct JoinRequest {
     pub csr_pem: String,
 }
 
+/// A joined agent asking, over mTLS as its node, for a fresh certificate before its current
+/// one runs out. The CSR may carry a new key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenewRequest {
+    pub node: NodeName,
+    /// PKCS#10 certificate signing request, PEM.
+    pub csr_pem: String,
+}
+
 /// A node certificate for the agent. Also the answer to a renewal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JoinResponse {

@@ -21,7 +21,7 @@ pub mod refusal;
 pub use assignments::{Assignments, AssignmentsRequest, AssignmentsUnchanged, ObjectJson};
 pub use envelope::{decode, decode_as, encode, Envelope, Message, WIRE_VERSION};
 pub use heartbeat::{Heartbeat, HeartbeatAck, StatusAck};
-pub use join::{Ipv4Cidr, JoinRequest, JoinResponse, TokenId, TokenSecret};
+pub use join::{Ipv4Cidr, JoinRequest, JoinResponse, RenewRequest, TokenId, TokenSecret};
 pub use names::{Epoch, Generation, NameError, NodeName, PodRef};
 pub use node_status::{
     ConditionStatus, NodeAddress, NodeAddressKind, NodeCondition, NodeConditionKind, NodeStatus,
@@ -241,6 +241,10 @@ mod tests {
                 RefusalReason::TokenExpired,
                 "join token a1b2c3 expired at 2026-11-21T10:00:00Z",
             )),
+            Message::RenewRequest(RenewRequest {
+                node: node(),
+                csr_pem: "csr".into(),
+            }),
         ]
     }
 
@@ -293,6 +297,7 @@ mod tests {
                 ("StatusAck", 8),
                 ("NodeStatus", 9),
                 ("Refusal", 10),
+                ("RenewRequest", 11),
             ]
         );
     }
