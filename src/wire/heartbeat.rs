@@ -12,7 +12,8 @@ pub struct Heartbeat {
     pub node: NodeName,
     /// The highest master epoch this agent has seen; a master with a lower epoch is deposed.
     pub epoch_seen: Epoch,
-    /// Counts heartbeats since the agent started, so the master can drop a late duplicate.
+    /// Counts heartbeats since the agent started (restarts at 1 with the agent): for logs and
+    /// diagnostics. Ordering needs no help, each heartbeat is one request and its answer.
     pub sequence: u64,
     /// Node conditions whose status changed since the last acknowledged heartbeat.
     pub changed_conditions: heapless::Vec<NodeCondition, NODE_CONDITIONS_MAX>,

@@ -183,6 +183,21 @@ fn array<'a>(
         .flatten()
 }
 
+/// A pod as an agent needs it: without `status` (the agent is its source) and without
+/// `metadata.resourceVersion` (status writes move it), so the same desired pod always encodes
+/// to the same bytes and the agent's local copy is rewritten only when the pod really changed.
+pub fn desired_pod(pod: &Object) -> Object {
+    let mut pod = pod.clone();
+    if let Some(object) = pod.as_object_mut() {
+        object.remove("status");
+    }
+    if let Some(meta) = pod.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        meta.remove("resourceVersion");
+        meta.remove("managedFields");
+    }
+    pod
+}
+
 /// Builds the message for a node. Objects that cannot be serialised are impossible here
 /// (they came out of the store as JSON objects), so they are skipped rather than failing the
 /// whole set.
@@ -199,10 +214,11 @@ pub fn build(
             .filter_map(|o| ObjectJson::from_value(o).ok())
             .collect()
     };
+    let pods: Vec<Object> = pods.iter().map(desired_pod).collect();
     Assignments {
         epoch,
         generation,
-        pods: encode(pods),
+        pods: encode(&pods),
         config_maps: encode(config_maps),
         secrets: encode(secrets),
     }
@@ -320,6 +336,17 @@ mod tests {
             refs.secrets.into_iter().collect::<Vec<_>>(),
             ["sec-env", "sec-init", "sec-vol"]
         );
+    }
+
+    #[test]
+    fn pods_are_sent_without_status_or_resource_version() {
+        let mut p = pod("a", 1, 10);
+        p["status"] = json!({"phase": "Running"});
+        let set = build(Epoch(3), Generation(2), &[p], &[], &[]);
+        let sent = set.pods[0].to_value().unwrap();
+        assert!(sent.get("status").is_none());
+        assert!(sent["metadata"].get("resourceVersion").is_none());
+        assert_eq!(sent["metadata"]["generation"], 1);
     }
 
     #[test]

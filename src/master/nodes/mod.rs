@@ -16,6 +16,7 @@ pub mod memory;
 pub mod node_object;
 pub mod pod_cidr;
 pub mod pod_status;
+pub mod serve;
 pub mod service;
 
 pub use assignments::{AssignmentBook, Fingerprint, References};

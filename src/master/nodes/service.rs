@@ -86,7 +86,6 @@ struct NodeFacts {
     heartbeat_unix_s: i64,
     /// Whether the agent sent its whole status since this master started.
     status_seen: bool,
-    last_sequence: u64,
     waiter: Option<watch::Sender<Generation>>,
 }
 
@@ -315,15 +314,6 @@ impl<B: NodeBackend> NodesService<B> {
                 ));
             }
             let facts = core.facts.entry(node.clone()).or_default();
-            if heartbeat.sequence != 0 && heartbeat.sequence < facts.last_sequence {
-                // A late duplicate from before a newer one: nothing in it is current.
-                return Ok(HeartbeatAck {
-                    epoch: self.epoch,
-                    generation: core.book.generation(node),
-                    resync: false,
-                });
-            }
-            facts.last_sequence = heartbeat.sequence;
             facts.heartbeat_unix_s = unix_s(now_wall);
             if heartbeat.status.is_some() {
                 facts.status_seen = true;
@@ -642,6 +632,12 @@ impl<B: NodeBackend> NodesService<B> {
         if let Err(e) = result {
             tracing::warn!(error = %e, "node service could not follow a store change");
         }
+    }
+
+    /// Whether the node's agent sent its whole status since this master started (until then
+    /// its heartbeats are answered with a resync request).
+    pub fn has_status(&self, node: &NodeName) -> bool {
+        self.core().facts.get(node).is_some_and(|f| f.status_seen)
     }
 
     /// Shows live status in an API read of a pod.
