@@ -11,4 +11,6 @@ pub mod flash;
 pub mod master;
 pub mod pki;
 pub mod store;
+pub mod systemd;
+pub mod version;
 pub mod wire;

@@ -1,2 +1,6 @@
 //! The integration test binary: one module per area.
 mod cluster;
+mod flash;
+mod packaging;
+mod pki;
+mod store;
