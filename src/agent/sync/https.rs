@@ -1,4 +1,5 @@
-//! The real master link: postcard messages over HTTP/1.1 over TLS (tokio-rustls, ring), one
+//! The real master link: postcard messages over HTTP/1.1 over TLS (tokio-rustls, ring, the
+//! client configurations of `pki`), one
 //! kept-alive connection per kind of call (heartbeats, the long-poll and status reports never
 //! wait behind each other), re-established after any failure. The client configuration can be
 //! replaced after a certificate renewal.
@@ -11,14 +12,13 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::ServerName;
+use rustls::ClientConfig;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use crate::master::nodes::http::{POSTCARD, PREFIX};
+use crate::pki;
 use crate::wire::{
     self, limits, Epoch, Generation, Heartbeat, HeartbeatAck, JoinRequest, JoinResponse, Message,
     NodeName, PodStatusReport, RenewRequest, StatusAck, WireError,
@@ -107,126 +107,6 @@ impl MasterAddress {
     }
 }
 
-/// Why a TLS client configuration could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum TlsSetupError {
-    #[error("the CA certificate is not valid PEM: {0}")]
-    Ca(String),
-    #[error("the node certificate is not valid PEM: {0}")]
-    Cert(String),
-    #[error("the node key is not a valid PEM private key: {0}")]
-    Key(String),
-    #[error("rustls refused the configuration: {0}")]
-    Rustls(#[from] rustls::Error),
-}
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-fn roots(ca_pem: &str) -> Result<rustls::RootCertStore, TlsSetupError> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        let cert = cert.map_err(|e| TlsSetupError::Ca(e.to_string()))?;
-        roots
-            .add(cert)
-            .map_err(|e| TlsSetupError::Ca(e.to_string()))?;
-    }
-    if roots.is_empty() {
-        return Err(TlsSetupError::Ca("no certificate in it".into()));
-    }
-    Ok(roots)
-}
-
-/// A client configuration trusting only `ca_pem` and presenting the node's certificate (the
-/// same contract as `pki::client_config`, built here on ring so the agent needs nothing else).
-pub fn client_config(
-    ca_pem: &str,
-    cert_pem: &str,
-    key_pem: &str,
-) -> Result<Arc<ClientConfig>, TlsSetupError> {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
-        .collect::<Result<_, _>>()
-        .map_err(|e| TlsSetupError::Cert(e.to_string()))?;
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
-        .map_err(|e| TlsSetupError::Key(e.to_string()))?;
-    let config = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots(ca_pem)?)
-        .with_client_auth_cert(chain, key)?;
-    Ok(Arc::new(config))
-}
-
-/// A client configuration trusting only `ca_pem`, without a client certificate (for joining).
-pub fn anonymous_config(ca_pem: &str) -> Result<Arc<ClientConfig>, TlsSetupError> {
-    let config = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots(ca_pem)?)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
-}
-
-/// Accepts any server certificate (still checking that the server holds its key): only for
-/// fetching the CA, whose pin the caller then checks before trusting anything it says.
-#[derive(Debug)]
-struct UnverifiedServer(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for UnverifiedServer {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-fn unverified_config() -> Arc<ClientConfig> {
-    let provider = provider();
-    let config = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default versions")
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(UnverifiedServer(provider)))
-        .with_no_client_auth();
-    Arc::new(config)
-}
-
 type Sender = SendRequest<Full<Bytes>>;
 
 /// One kept-alive connection, opened on first use and after a failure.
@@ -310,10 +190,22 @@ async fn connect(address: &MasterAddress, config: Arc<ClientConfig>) -> Result<S
         .map_err(|e| unreachable(e.to_string()))?;
     // Heartbeats are tiny: do not let Nagle hold them back.
     let _ = tcp.set_nodelay(true);
-    let tls = TlsConnector::from(config)
+    let tls = match TlsConnector::from(config)
         .connect(address.server_name()?, tcp)
         .await
-        .map_err(|e| unreachable(format!("TLS: {e}")))?;
+    {
+        Ok(tls) => tls,
+        Err(e) => {
+            return Err(match pki::PinMismatch::find(&e) {
+                Some(mismatch) => LinkError::PinMismatch {
+                    master: address.url.clone(),
+                    expected: mismatch.expected.clone(),
+                    found: mismatch.found.clone(),
+                },
+                None => unreachable(format!("TLS: {e}")),
+            })
+        }
+    };
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
         .await
         .map_err(|e| unreachable(e.to_string()))?;
@@ -490,7 +382,7 @@ impl MasterLink for HttpsLink {
     }
 
     fn reload(&self, identity: &super::identity::NodeIdentity) -> Result<(), LinkError> {
-        let config = client_config(&identity.ca_pem, &identity.cert_pem, &identity.key_pem)
+        let config = pki::client_config(&identity.ca_pem, &identity.cert_pem, &identity.key_pem)
             .map_err(|e| LinkError::Protocol {
                 master: self.address.url.clone(),
                 message: e.to_string(),
@@ -523,7 +415,11 @@ impl HttpsJoinLink {
 }
 
 impl JoinLink for HttpsJoinLink {
-    async fn fetch_ca_unverified(&self) -> Result<String, LinkError> {
+    async fn fetch_ca(&self, ca_pin: &str) -> Result<String, LinkError> {
+        let pinned = pki::client_config_pinned(ca_pin).map_err(|e| LinkError::Protocol {
+            master: self.address.url.clone(),
+            message: e.to_string(),
+        })?;
         let call = Call {
             method: Method::GET,
             path_and_query: &format!("{PREFIX}ca"),
@@ -531,13 +427,7 @@ impl JoinLink for HttpsJoinLink {
             limit_bytes: limits::JOIN_RESPONSE_BYTES_MAX,
             timeout: CALL_TIMEOUT,
         };
-        let (status, body) = exchange(
-            &self.address,
-            unverified_config(),
-            &Connection::default(),
-            call,
-        )
-        .await?;
+        let (status, body) = exchange(&self.address, pinned, &Connection::default(), call).await?;
         if status != 200 {
             return Err(LinkError::Protocol {
                 master: self.address.url.clone(),
@@ -548,7 +438,7 @@ impl JoinLink for HttpsJoinLink {
     }
 
     async fn join(&self, ca_pem: &str, request: JoinRequest) -> Result<JoinResponse, LinkError> {
-        let config = anonymous_config(ca_pem).map_err(|e| LinkError::Protocol {
+        let config = pki::client_config_ca_only(ca_pem).map_err(|e| LinkError::Protocol {
             master: self.address.url.clone(),
             message: e.to_string(),
         })?;

@@ -141,16 +141,19 @@ pub fn cert_validity(pem: &str) -> Result<(SystemTime, SystemTime), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::master::nodes::memory::TestCa;
+    use crate::pki::{Pki, Role};
 
     fn identity(validity: Duration) -> NodeIdentity {
-        let ca = TestCa::new();
-        let (cert_pem, key_pem) = ca.issue_client("node:pi-2", validity);
+        let pki_dir = tempfile::tempdir().unwrap();
+        let pki = Pki::load_or_create(pki_dir.path(), &["localhost".into()]).unwrap();
+        let (cert_pem, key_pem) = pki
+            .issue_client(&Role::Node("pi-2".into()), validity)
+            .unwrap();
         NodeIdentity {
             node: NodeName::new("pi-2").unwrap(),
             master: "https://10.0.0.1:7443".into(),
             pod_cidr: "10.88.1.0/24".parse().unwrap(),
-            ca_pem: ca.cert_pem().to_string(),
+            ca_pem: pki.ca_pem().to_string(),
             cert_pem,
             key_pem,
         }

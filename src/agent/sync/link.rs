@@ -14,6 +14,13 @@ pub enum LinkError {
     /// no answer: connection refused, TLS failure, timeout, broken connection
     #[error("master {master} unreachable: {message}")]
     Unreachable { master: String, message: String },
+    /// the server's CA is not the one the join token pins
+    #[error("the master at {master} presented a CA whose pin is {found}, but the join token expects {expected}: check the --master address and the token (or someone is impersonating the master)")]
+    PinMismatch {
+        master: String,
+        expected: String,
+        found: String,
+    },
     /// the master answered with a refusal
     #[error("master refused: {0}")]
     Refused(Refusal),
@@ -60,8 +67,10 @@ pub trait MasterLink: Send + Sync + 'static {
 
 /// Calls an agent makes before it has a certificate.
 pub trait JoinLink {
-    /// Fetches the CA certificate without trusting the server: the caller checks its pin.
-    fn fetch_ca_unverified(&self) -> impl Future<Output = Result<String, LinkError>> + Send;
+    /// Fetches the CA certificate over a connection that only completes if the server's chain
+    /// holds a CA whose public key hashes to `ca_pin` (the token's pin); the caller checks the
+    /// pin of what it got once more.
+    fn fetch_ca(&self, ca_pin: &str) -> impl Future<Output = Result<String, LinkError>> + Send;
 
     /// Joins over TLS verified against `ca_pem` (already pinned), without a client certificate.
     fn join(

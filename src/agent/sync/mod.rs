@@ -1,9 +1,9 @@
-//! The agent's side of the cluster loop: joining (token, pin, local key, CSR), the identity
+//! The agent's side of the cluster loop: joining (`pki::JoinToken`, pin, local key, CSR), the identity
 //! files, heartbeats with status deltas, the assignments long-poll behind the epoch fence, the
 //! local copy that keeps pods running without a master, pod status reports and certificate
 //! renewal.
 //!
-//! The cores (`token`, `heartbeat`, `reporter`, `fence`, `local_copy`) are small and tested on
+//! The cores (`heartbeat`, `reporter`, `fence`, `local_copy`) are small and tested on
 //! their own; `run` is the async shell; the network is behind [`link::MasterLink`] (real
 //! implementation: [`https::HttpsLink`]) and the pods behind [`runtime::PodRuntime`], which the
 //! runtime's pod manager implements.
@@ -19,10 +19,8 @@ pub mod node_info;
 pub mod reporter;
 pub mod run;
 pub mod runtime;
-pub mod token;
 
 pub use identity::NodeIdentity;
 pub use link::{JoinLink, LinkError, MasterLink, PollAnswer};
 pub use run::{run, SyncConfig, SyncError};
 pub use runtime::{DesiredPods, PodRuntime};
-pub use token::JoinToken;

@@ -18,6 +18,8 @@ pub struct BackendError {
     pub operation: String,
     /// The underlying error's message.
     pub message: String,
+    /// The object changed since it was read (optimistic concurrency): read it again and retry.
+    pub conflict: bool,
 }
 
 /// The store and the PKI as the node service uses them. Writes are durable when they return.
@@ -47,8 +49,9 @@ pub trait NodeBackend: Send + Sync + 'static {
     /// The Node object of that name.
     fn get_node(&self, node: &NodeName) -> Result<Option<Object>, BackendError>;
 
-    /// Creates or replaces a Node object (replacing is a plain update: the service holds the
-    /// only writer of node status, so it does not race other writers of the same fields).
+    /// Creates or replaces a Node object. A replacement carries the `resourceVersion` it was
+    /// read at; if the object changed since (an administrator cordoned the node), the error
+    /// has `conflict` set and the service reads and edits it again.
     fn put_node(&self, node: Object) -> Result<(), BackendError>;
 
     /// Pods whose `spec.nodeName` is `node`.

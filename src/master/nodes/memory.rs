@@ -1,131 +1,20 @@
-//! An in-memory [`NodeBackend`] with a real certificate authority: Node, Pod, ConfigMap and
-//! Secret objects in maps, join tokens in a map, CSRs signed by an rcgen CA whose node
-//! certificates carry the role as their common name (`node:<name>`). For the node service's
-//! tests, the cluster benchmark and protocol tests over real mTLS before the store and PKI are
-//! wired in. Every write is counted, so tests can assert that idle means zero writes.
+//! An in-memory [`NodeBackend`] over the real cluster PKI: Node, Pod, ConfigMap and Secret
+//! objects in maps, join tokens in a map, CSRs signed by a [`Pki`] made in a directory of the
+//! caller's choice. For the node service's tests, the cluster load benchmark and protocol tests
+//! over real mTLS. Every write is counted, so tests can assert that idle means zero writes.
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
-};
-
+use crate::pki::{Pki, PkiError, Role};
 use crate::store::Object;
 use crate::wire::{NodeName, TokenId, TokenSecret};
 
 use super::backend::{BackendError, NodeBackend};
 use super::join::TokenRejection;
 use super::pod_status::PodKey;
-
-/// A certificate authority for tests and benchmarks (ECDSA P-256, like the cluster's).
-pub struct TestCa {
-    cert_pem: String,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-fn rcgen_error(operation: &str) -> impl Fn(rcgen::Error) -> BackendError + '_ {
-    move |e| BackendError {
-        operation: operation.to_string(),
-        message: e.to_string(),
-    }
-}
-
-impl TestCa {
-    pub fn new() -> TestCa {
-        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("ring keygen");
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("no names");
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "flotilla test CA");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let cert = params.self_signed(&key).expect("self-signed CA");
-        TestCa {
-            cert_pem: cert.pem(),
-            issuer: Issuer::new(params, key),
-        }
-    }
-
-    pub fn cert_pem(&self) -> &str {
-        &self.cert_pem
-    }
-
-    fn leaf_params(common_name: &str, sans: &[String], validity: Duration) -> CertificateParams {
-        let mut params = CertificateParams::default();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
-        params.subject_alt_names = sans
-            .iter()
-            .map(|s| match s.parse::<std::net::IpAddr>() {
-                Ok(ip) => SanType::IpAddress(ip),
-                Err(_) => SanType::DnsName(s.clone().try_into().expect("valid DNS name")),
-            })
-            .collect();
-        let now = time::OffsetDateTime::now_utc();
-        params.not_before = now - time::Duration::minutes(5);
-        params.not_after = now + time::Duration::seconds(validity.as_secs() as i64);
-        params
-    }
-
-    /// A server certificate for `sans`, PEM (cert, key).
-    pub fn issue_server(&self, sans: &[&str]) -> (String, String) {
-        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("ring keygen");
-        let sans: Vec<String> = sans.iter().map(|s| s.to_string()).collect();
-        let mut params = Self::leaf_params("flotilla master", &sans, Duration::from_secs(86_400));
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let cert = params.signed_by(&key, &self.issuer).expect("sign server");
-        (cert.pem(), key.serialize_pem())
-    }
-
-    /// A client certificate whose common name is `role` (`node:pi-2`, `admin`), PEM (cert, key).
-    pub fn issue_client(&self, role: &str, validity: Duration) -> (String, String) {
-        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("ring keygen");
-        let mut params = Self::leaf_params(role, &[], validity);
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        let cert = params.signed_by(&key, &self.issuer).expect("sign client");
-        (cert.pem(), key.serialize_pem())
-    }
-
-    /// Signs a CSR as a client certificate for `role`, ignoring the names it asks for.
-    pub fn sign_csr(
-        &self,
-        csr_pem: &str,
-        role: &str,
-        validity: Duration,
-    ) -> Result<String, BackendError> {
-        let mut csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem)
-            .map_err(rcgen_error("parse the CSR"))?;
-        csr.params = Self::leaf_params(role, &[], validity);
-        csr.params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        Ok(csr
-            .signed_by(&self.issuer)
-            .map_err(rcgen_error("sign the CSR"))?
-            .pem())
-    }
-}
-
-impl Default for TestCa {
-    fn default() -> TestCa {
-        TestCa::new()
-    }
-}
-
-/// The role in a certificate issued by [`TestCa`]: its common name.
-pub fn test_role_of(cert_der: &[u8]) -> Option<crate::pki::Role> {
-    use crate::pki::Role;
-    let (_, cert) = x509_parser::parse_x509_certificate(cert_der).ok()?;
-    let cn = cert.subject().iter_common_name().next()?.as_str().ok()?;
-    match cn.split_once(':') {
-        Some(("node", name)) => Some(Role::Node(name.to_string())),
-        Some(("master", id)) => Some(Role::Master(id.to_string())),
-        _ if cn == "admin" => Some(Role::Admin),
-        _ => None,
-    }
-}
 
 /// A join token as the memory backend keeps it.
 #[derive(Debug, Clone)]
@@ -137,9 +26,8 @@ pub struct MemoryToken {
 }
 
 /// Objects and tokens in maps. Cheap to share behind an `Arc`.
-#[derive(Default)]
 pub struct MemoryBackend {
-    pub ca: TestCa,
+    pub pki: Pki,
     pub nodes: Mutex<BTreeMap<String, Object>>,
     pub pods: Mutex<BTreeMap<PodKey, Object>>,
     pub config_maps: Mutex<BTreeMap<PodKey, Object>>,
@@ -150,6 +38,34 @@ pub struct MemoryBackend {
 }
 
 impl MemoryBackend {
+    /// A backend whose PKI lives in `pki_dir` (created on first use, with a serving
+    /// certificate for 127.0.0.1 and localhost).
+    pub fn new(pki_dir: &Path) -> Result<MemoryBackend, PkiError> {
+        Ok(MemoryBackend {
+            pki: Pki::load_or_create(pki_dir, &["127.0.0.1".into(), "localhost".into()])?,
+            nodes: Mutex::default(),
+            pods: Mutex::default(),
+            config_maps: Mutex::default(),
+            secrets: Mutex::default(),
+            tokens: Mutex::default(),
+            writes: AtomicU64::new(0),
+        })
+    }
+
+    /// A backend with a fresh PKI made in a temporary directory that is removed once loaded
+    /// (the PKI keeps what it needs in memory).
+    pub fn ephemeral() -> Result<MemoryBackend, PkiError> {
+        static MADE: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "flotilla-memory-pki-{}-{}",
+            std::process::id(),
+            MADE.fetch_add(1, Ordering::SeqCst)
+        ));
+        let backend = MemoryBackend::new(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        backend
+    }
+
     /// Adds a token valid for `ttl`.
     pub fn add_token(&self, id: &str, secret: &str, ttl: Duration) {
         self.tokens.lock().unwrap().insert(
@@ -189,7 +105,7 @@ impl MemoryBackend {
 
 impl NodeBackend for MemoryBackend {
     fn ca_pem(&self) -> String {
-        self.ca.cert_pem().to_string()
+        self.pki.ca_pem().to_string()
     }
 
     fn sign_node_csr(
@@ -198,7 +114,13 @@ impl NodeBackend for MemoryBackend {
         node: &NodeName,
         validity: Duration,
     ) -> Result<String, BackendError> {
-        self.ca.sign_csr(csr_pem, &format!("node:{node}"), validity)
+        self.pki
+            .sign_csr(csr_pem, &Role::Node(node.to_string()), validity)
+            .map_err(|e| BackendError {
+                operation: format!("sign a certificate for node {node}"),
+                message: e.to_string(),
+                conflict: false,
+            })
     }
 
     fn consume_token(

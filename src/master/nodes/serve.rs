@@ -6,63 +6,23 @@ use std::sync::Arc;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::WebPkiClientVerifier;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use crate::pki::Role;
+use crate::pki;
 
 use super::backend::NodeBackend;
 use super::http;
 use super::service::NodesService;
 
-/// Why a server TLS configuration could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    #[error("server TLS configuration: {0}")]
-    Tls(String),
-}
-
-/// A server configuration for `cert_pem`/`key_pem` that asks for a client certificate signed
-/// by `ca_pem` but also accepts connections without one (the join route needs them).
-pub fn optional_client_auth_config(
-    ca_pem: &str,
-    cert_pem: &str,
-    key_pem: &str,
-) -> Result<Arc<rustls::ServerConfig>, ServeError> {
-    let tls = |e: &dyn std::fmt::Display| ServeError::Tls(e.to_string());
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots.add(cert.map_err(|e| tls(&e))?).map_err(|e| tls(&e))?;
-    }
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .allow_unauthenticated()
-        .build()
-        .map_err(|e| tls(&e))?;
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
-        .collect::<Result<_, _>>()
-        .map_err(|e| tls(&e))?;
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| tls(&e))?;
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| tls(&e))?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)
-        .map_err(|e| tls(&e))?;
-    Ok(Arc::new(config))
-}
-
-/// Serves the agent protocol until `shutdown` turns true. `role_of` reads the role from a
-/// verified client certificate (DER); the real one is `pki::role_of`.
+/// Serves the agent protocol until `shutdown` turns true. `tls` must accept connections
+/// without a client certificate (`Pki::server_config_with(ClientAuth::Optional)`); the role
+/// of a verified certificate comes from `pki::role_of`.
 pub async fn serve<B: NodeBackend>(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     service: Arc<NodesService<B>>,
-    role_of: fn(&[u8]) -> Option<Role>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
@@ -90,7 +50,7 @@ pub async fn serve<B: NodeBackend>(
                 .1
                 .peer_certificates()
                 .and_then(|chain| chain.first())
-                .and_then(|cert| role_of(cert.as_ref()));
+                .and_then(|cert| pki::role_of(cert.as_ref()).ok());
             let role = Arc::new(role);
             let handler = service_fn(move |request| {
                 let service = service.clone();

@@ -28,6 +28,9 @@ use super::node_object;
 use super::pod_cidr::{PodCidrAllocator, PodCidrError};
 use super::pod_status::{PodKey, PodStatusTable};
 
+/// Attempts at a Node write that keeps losing races with other writers.
+pub const NODE_WRITE_ATTEMPTS_MAX: u32 = 3;
+
 /// Settings of the node service.
 #[derive(Debug, Clone)]
 pub struct NodesConfig {
@@ -344,22 +347,29 @@ impl<B: NodeBackend> NodesService<B> {
         })
     }
 
-    /// Reads, edits and writes a Node object, writing only if the edit changed it.
+    /// Reads, edits and writes a Node object, writing only if the edit changed it. A write
+    /// that lost a race with another writer is redone on the fresh object, a few times.
     fn update_node(
         &self,
         node: &NodeName,
         now_wall: SystemTime,
-        edit: impl FnOnce(&mut Object, i64),
+        edit: impl Fn(&mut Object, i64),
     ) -> Result<(), BackendError> {
-        let Some(mut object) = self.backend.get_node(node)? else {
-            return Ok(());
-        };
-        let before = object.clone();
-        edit(&mut object, unix_s(now_wall));
-        if object != before {
-            self.backend.put_node(object)?;
+        let mut attempt = 1;
+        loop {
+            let Some(mut object) = self.backend.get_node(node)? else {
+                return Ok(());
+            };
+            let before = object.clone();
+            edit(&mut object, unix_s(now_wall));
+            if object == before {
+                return Ok(());
+            }
+            match self.backend.put_node(object) {
+                Err(e) if e.conflict && attempt < NODE_WRITE_ATTEMPTS_MAX => attempt += 1,
+                other => return other,
+            }
         }
-        Ok(())
     }
 
     fn apply_transition(object: &mut Object, transition: &Transition, now_s: i64) {
@@ -793,7 +803,7 @@ mod tests {
     }
 
     fn setup() -> (Arc<MemoryBackend>, Service, Instant) {
-        let backend = Arc::new(MemoryBackend::default());
+        let backend = Arc::new(MemoryBackend::ephemeral().unwrap());
         backend.add_token("abc123", "0123456789abcdef", Duration::from_secs(3600));
         let t0 = Instant::now();
         let service =

@@ -5,15 +5,16 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use flotilla::agent::sync::https::{anonymous_config, HttpsJoinLink, HttpsLink, MasterAddress};
-use flotilla::agent::sync::join::{ca_pin_of_pem, join, JoinError};
+use flotilla::agent::sync::https::{HttpsJoinLink, HttpsLink, MasterAddress};
+use flotilla::agent::sync::join::{join, JoinError};
 use flotilla::agent::sync::node_info::NodeInfoConfig;
 use flotilla::agent::sync::{
-    self, DesiredPods, JoinToken, LinkError, MasterLink, NodeIdentity, PodRuntime, SyncConfig,
+    self, DesiredPods, LinkError, MasterLink, NodeIdentity, PodRuntime, SyncConfig,
 };
-use flotilla::master::nodes::memory::{test_role_of, MemoryBackend};
-use flotilla::master::nodes::serve::{optional_client_auth_config, serve};
+use flotilla::master::nodes::memory::MemoryBackend;
+use flotilla::master::nodes::serve::serve;
 use flotilla::master::nodes::{NodeBackend, NodesConfig, NodesService};
+use flotilla::pki::{self, ClientAuth, JoinToken};
 use flotilla::store::{EventType, WatchEvent};
 use flotilla::wire::{
     ConditionStatus, Epoch, Heartbeat, NodeName, PodCondition, PodConditionKind, PodPhase, PodRef,
@@ -75,8 +76,10 @@ impl Master {
     async fn start(backend: Arc<MemoryBackend>, epoch: Epoch, port: u16) -> Master {
         let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let (cert, key) = backend.ca.issue_server(&["127.0.0.1", "localhost"]);
-        let tls = optional_client_auth_config(backend.ca.cert_pem(), &cert, &key).unwrap();
+        let tls = backend
+            .pki
+            .server_config_with(ClientAuth::Optional)
+            .unwrap();
         let service = NodesService::start(
             backend.clone(),
             NodesConfig::default(),
@@ -85,13 +88,7 @@ impl Master {
         )
         .unwrap();
         let (stop, shutdown) = watch::channel(false);
-        tokio::spawn(serve(
-            listener,
-            tls,
-            service.clone(),
-            test_role_of,
-            shutdown.clone(),
-        ));
+        tokio::spawn(serve(listener, tls, service.clone(), shutdown.clone()));
         tokio::spawn(service.clone().run(shutdown));
         Master {
             backend,
@@ -102,7 +99,7 @@ impl Master {
     }
 
     fn token(&self) -> JoinToken {
-        let pin = ca_pin_of_pem(self.backend.ca.cert_pem()).unwrap();
+        let pin = self.backend.pki.ca_pin();
         format!("EDGE1.{pin}.{TOKEN_ID}.{TOKEN_SECRET}")
             .parse()
             .unwrap()
@@ -130,7 +127,7 @@ impl Master {
 }
 
 fn new_backend() -> Arc<MemoryBackend> {
-    let backend = Arc::new(MemoryBackend::default());
+    let backend = Arc::new(MemoryBackend::ephemeral().unwrap());
     backend.add_token(TOKEN_ID, TOKEN_SECRET, Duration::from_secs(3600));
     backend
 }
@@ -170,8 +167,7 @@ impl Agent {
         let runtime = Arc::new(RecordingRuntime::default());
         let link = Arc::new(HttpsLink::new(
             identity.master.parse().unwrap(),
-            sync::https::client_config(&identity.ca_pem, &identity.cert_pem, &identity.key_pem)
-                .unwrap(),
+            pki::client_config(&identity.ca_pem, &identity.cert_pem, &identity.key_pem).unwrap(),
         ));
         let (stop, shutdown) = watch::channel(false);
         let info = info(&identity.node, dir);
@@ -314,7 +310,7 @@ async fn only_the_node_itself_may_heartbeat_for_its_name() {
 
     let as_pi2 = HttpsLink::new(
         master.address.clone(),
-        sync::https::client_config(&pi2.ca_pem, &pi2.cert_pem, &pi2.key_pem).unwrap(),
+        pki::client_config(&pi2.ca_pem, &pi2.cert_pem, &pi2.key_pem).unwrap(),
     );
     let err = as_pi2
         .heartbeat(Heartbeat::idle(name("pi-1"), Epoch(1), 1))
@@ -327,7 +323,7 @@ async fn only_the_node_itself_may_heartbeat_for_its_name() {
 
     let anonymous = HttpsLink::new(
         master.address.clone(),
-        anonymous_config(master.backend.ca.cert_pem()).unwrap(),
+        pki::client_config_ca_only(master.backend.pki.ca_pem()).unwrap(),
     );
     let err = anonymous
         .heartbeat(Heartbeat::idle(name("pi-1"), Epoch(1), 1))
