@@ -18,6 +18,7 @@ pub mod pod_cidr;
 pub mod pod_status;
 pub mod serve;
 pub mod service;
+pub mod store_backend;
 
 pub use assignments::{AssignmentBook, Fingerprint, References};
 pub use backend::{BackendError, NodeBackend};
@@ -28,3 +29,4 @@ pub use lifecycle::{Health, NodeLifecycle, NodeTimings, NotReadyCause, Transitio
 pub use pod_cidr::PodCidrAllocator;
 pub use pod_status::PodStatusTable;
 pub use service::{NodesConfig, NodesError, NodesService};
+pub use store_backend::StoreBackend;
