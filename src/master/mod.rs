@@ -19,6 +19,7 @@ pub mod gc;
 pub mod merge_patch;
 pub mod metrics;
 pub mod namespaces;
+pub mod nodes;
 pub mod object;
 pub mod query;
 pub mod rest;
