@@ -29,7 +29,8 @@ pub struct LogLine<'a> {
 
 /// RFC 3339 with nanoseconds in UTC, as the kubelet writes it.
 pub fn timestamp(unix_nanos: i128) -> String {
-    let time = time::OffsetDateTime::from_unix_timestamp_nanos(unix_nanos).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let time = time::OffsetDateTime::from_unix_timestamp_nanos(unix_nanos)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
         time.year(),
@@ -43,7 +44,13 @@ pub fn timestamp(unix_nanos: i128) -> String {
 }
 
 /// Appends one formatted line (`content` without its newline) to `out`.
-pub fn format_line(out: &mut Vec<u8>, timestamp: &str, stream: Stream, partial: bool, content: &[u8]) {
+pub fn format_line(
+    out: &mut Vec<u8>,
+    timestamp: &str,
+    stream: Stream,
+    partial: bool,
+    content: &[u8],
+) {
     out.extend_from_slice(timestamp.as_bytes());
     out.push(b' ');
     out.extend_from_slice(stream.as_str().as_bytes());
@@ -66,7 +73,12 @@ pub fn parse_line(line: &[u8]) -> Option<LogLine<'_>> {
         b"F" => false,
         _ => return None,
     };
-    Some(LogLine { timestamp, stream, partial, content: parts.next().unwrap_or(b"") })
+    Some(LogLine {
+        timestamp,
+        stream,
+        partial,
+        content: parts.next().unwrap_or(b""),
+    })
 }
 
 #[cfg(test)]
@@ -76,8 +88,17 @@ mod tests {
     #[test]
     fn lines_round_trip_through_the_cri_format() {
         let mut out = Vec::new();
-        format_line(&mut out, &timestamp(1_475_712_629_669_794_202), Stream::Stderr, false, b"hello world");
-        assert_eq!(out, b"2016-10-06T00:10:29.669794202Z stderr F hello world\n");
+        format_line(
+            &mut out,
+            &timestamp(1_475_712_629_669_794_202),
+            Stream::Stderr,
+            false,
+            b"hello world",
+        );
+        assert_eq!(
+            out,
+            b"2016-10-06T00:10:29.669794202Z stderr F hello world\n"
+        );
         let line = parse_line(&out[..out.len() - 1]).unwrap();
         assert_eq!(line.stream, Stream::Stderr);
         assert!(!line.partial);

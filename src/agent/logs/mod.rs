@@ -16,6 +16,9 @@ pub struct LogLimits {
 
 impl Default for LogLimits {
     fn default() -> Self {
-        LogLimits { file_bytes_max: 10 * 1024 * 1024, files_max: 3 }
+        LogLimits {
+            file_bytes_max: 10 * 1024 * 1024,
+            files_max: 3,
+        }
     }
 }

@@ -25,16 +25,28 @@ pub struct LogPump {
 
 impl LogPump {
     /// Starts pumping `stdout` and `stderr` (non-blocking FIFO fds) into the log at `path`.
-    pub fn spawn(stdout: OwnedFd, stderr: OwnedFd, path: &Path, limits: LogLimits) -> io::Result<LogPump> {
+    pub fn spawn(
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+        path: &Path,
+        limits: LogLimits,
+    ) -> io::Result<LogPump> {
         let log = RotatingFile::open(path, limits)?;
         // SAFETY: each AsyncFd takes ownership of its File, so the fd stays open and unchanged
         // for the AsyncFd's whole life.
-        let stdout = unsafe { AsyncFd::register_with_interest(File::from(stdout), tokio::io::Interest::READABLE) }?;
+        let stdout = unsafe {
+            AsyncFd::register_with_interest(File::from(stdout), tokio::io::Interest::READABLE)
+        }?;
         // SAFETY: as above.
-        let stderr = unsafe { AsyncFd::register_with_interest(File::from(stderr), tokio::io::Interest::READABLE) }?;
+        let stderr = unsafe {
+            AsyncFd::register_with_interest(File::from(stderr), tokio::io::Interest::READABLE)
+        }?;
         let (finish, finished) = oneshot::channel();
         let task = tokio::spawn(run(stdout, stderr, log, finished));
-        Ok(LogPump { finish: Some(finish), task })
+        Ok(LogPump {
+            finish: Some(finish),
+            task,
+        })
     }
 
     /// The container exited: write what is left in the pipes and stop.
@@ -101,10 +113,21 @@ fn read_available(fd: &AsyncFd<File>, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
-async fn run(stdout: AsyncFd<File>, stderr: AsyncFd<File>, mut log: RotatingFile, mut finished: oneshot::Receiver<()>) {
+async fn run(
+    stdout: AsyncFd<File>,
+    stderr: AsyncFd<File>,
+    mut log: RotatingFile,
+    mut finished: oneshot::Receiver<()>,
+) {
     let mut states = [
-        StreamState { stream: Stream::Stdout, pending: Vec::new() },
-        StreamState { stream: Stream::Stderr, pending: Vec::new() },
+        StreamState {
+            stream: Stream::Stdout,
+            pending: Vec::new(),
+        },
+        StreamState {
+            stream: Stream::Stderr,
+            pending: Vec::new(),
+        },
     ];
     let mut buf = vec![0u8; READ_CHUNK_BYTES];
     let mut out = Vec::new();

@@ -21,7 +21,12 @@ impl RotatingFile {
         }
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         let bytes = file.metadata()?.len();
-        Ok(RotatingFile { path: path.to_path_buf(), file, bytes, limits })
+        Ok(RotatingFile {
+            path: path.to_path_buf(),
+            file,
+            bytes,
+            limits,
+        })
     }
 
     /// The name of the `n`-th rotated file.
@@ -45,14 +50,20 @@ impl RotatingFile {
         let keep = self.limits.files_max.max(1);
         let _ = fs::remove_file(Self::rotated(&self.path, keep - 1));
         for n in (1..keep.saturating_sub(1)).rev() {
-            let _ = fs::rename(Self::rotated(&self.path, n), Self::rotated(&self.path, n + 1));
+            let _ = fs::rename(
+                Self::rotated(&self.path, n),
+                Self::rotated(&self.path, n + 1),
+            );
         }
         if keep > 1 {
             fs::rename(&self.path, Self::rotated(&self.path, 1))?;
         } else {
             fs::remove_file(&self.path)?;
         }
-        self.file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+        self.file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
         self.bytes = 0;
         Ok(())
     }
@@ -79,14 +90,23 @@ mod tests {
     fn files_rotate_at_the_size_limit_and_the_oldest_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("0.log");
-        let limits = LogLimits { file_bytes_max: 10, files_max: 3 };
+        let limits = LogLimits {
+            file_bytes_max: 10,
+            files_max: 3,
+        };
         let mut file = RotatingFile::open(&path, limits).unwrap();
         for line in ["aaaaaaaa\n", "bbbbbbbb\n", "cccccccc\n", "dddddddd\n"] {
             file.write_lines(line.as_bytes()).unwrap();
         }
         assert_eq!(fs::read_to_string(&path).unwrap(), "dddddddd\n");
-        assert_eq!(fs::read_to_string(RotatingFile::rotated(&path, 1)).unwrap(), "cccccccc\n");
-        assert_eq!(fs::read_to_string(RotatingFile::rotated(&path, 2)).unwrap(), "bbbbbbbb\n");
+        assert_eq!(
+            fs::read_to_string(RotatingFile::rotated(&path, 1)).unwrap(),
+            "cccccccc\n"
+        );
+        assert_eq!(
+            fs::read_to_string(RotatingFile::rotated(&path, 2)).unwrap(),
+            "bbbbbbbb\n"
+        );
         assert!(!RotatingFile::rotated(&path, 3).exists());
         assert_eq!(files_oldest_first(&path, limits).len(), 3);
     }

@@ -15,7 +15,10 @@ pub async fn run(program: &str, args: &[&str], script: &str) -> Result<String, N
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| NetworkError::Command { command: command_line.clone(), message: e.to_string() })?;
+        .map_err(|e| NetworkError::Command {
+            command: command_line.clone(),
+            message: e.to_string(),
+        })?;
     let mut stdin = child.stdin.take().expect("piped stdin");
     let script = script.to_string();
     let writer = tokio::spawn(async move {
@@ -24,7 +27,10 @@ pub async fn run(program: &str, args: &[&str], script: &str) -> Result<String, N
     let output = child
         .wait_with_output()
         .await
-        .map_err(|e| NetworkError::Command { command: command_line.clone(), message: e.to_string() })?;
+        .map_err(|e| NetworkError::Command {
+            command: command_line.clone(),
+            message: e.to_string(),
+        })?;
     let _ = writer.await;
     if !output.status.success() {
         return Err(NetworkError::Command {

@@ -30,7 +30,10 @@ pub fn resolv_conf(host_resolv: &str, fallback: &[Ipv4Addr]) -> String {
             }
             servers += 1;
         }
-        if trimmed.starts_with("nameserver") || trimmed.starts_with("search") || trimmed.starts_with("options") {
+        if trimmed.starts_with("nameserver")
+            || trimmed.starts_with("search")
+            || trimmed.starts_with("options")
+        {
             out.push_str(trimmed);
             out.push('\n');
         }
@@ -49,9 +52,15 @@ mod tests {
 
     #[test]
     fn loopback_name_servers_are_replaced() {
-        let conf = resolv_conf("nameserver 127.0.0.53\nsearch lan\n", &[Ipv4Addr::new(1, 1, 1, 1)]);
+        let conf = resolv_conf(
+            "nameserver 127.0.0.53\nsearch lan\n",
+            &[Ipv4Addr::new(1, 1, 1, 1)],
+        );
         assert_eq!(conf, "search lan\nnameserver 1.1.1.1\n");
-        let conf = resolv_conf("# c\nnameserver 192.168.1.1\n", &[Ipv4Addr::new(1, 1, 1, 1)]);
+        let conf = resolv_conf(
+            "# c\nnameserver 192.168.1.1\n",
+            &[Ipv4Addr::new(1, 1, 1, 1)],
+        );
         assert_eq!(conf, "nameserver 192.168.1.1\n");
     }
 

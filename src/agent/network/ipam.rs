@@ -71,10 +71,19 @@ impl FromStr for Ipv4Cidr {
     type Err = InvalidCidr;
 
     fn from_str(value: &str) -> Result<Ipv4Cidr, InvalidCidr> {
-        let invalid = |reason| InvalidCidr { value: value.to_string(), reason };
-        let (address, prefix) = value.split_once('/').ok_or_else(|| invalid("expected ADDRESS/PREFIX"))?;
-        let address: Ipv4Addr = address.parse().map_err(|_| invalid("not an IPv4 address"))?;
-        let prefix: u8 = prefix.parse().map_err(|_| invalid("the prefix is not a number"))?;
+        let invalid = |reason| InvalidCidr {
+            value: value.to_string(),
+            reason,
+        };
+        let (address, prefix) = value
+            .split_once('/')
+            .ok_or_else(|| invalid("expected ADDRESS/PREFIX"))?;
+        let address: Ipv4Addr = address
+            .parse()
+            .map_err(|_| invalid("not an IPv4 address"))?;
+        let prefix: u8 = prefix
+            .parse()
+            .map_err(|_| invalid("the prefix is not a number"))?;
         if prefix > 30 {
             return Err(invalid("the prefix must be at most 30"));
         }
@@ -96,7 +105,9 @@ impl Serialize for Ipv4Cidr {
 
 impl<'de> Deserialize<'de> for Ipv4Cidr {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Ipv4Cidr, D::Error> {
-        String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -120,7 +131,11 @@ pub struct Exhausted {
 
 impl Ipam {
     pub fn new(cidr: Ipv4Cidr) -> Ipam {
-        Ipam { cidr, allocations: BTreeMap::new(), next: cidr.pod_range().0 }
+        Ipam {
+            cidr,
+            allocations: BTreeMap::new(),
+            next: cidr.pod_range().0,
+        }
     }
 
     /// The address of `owner`, allocating one if it has none.
@@ -136,15 +151,25 @@ impl Ipam {
             let address = Ipv4Addr::from(candidate);
             if !self.allocations.contains_key(&address) {
                 self.allocations.insert(address, owner.to_string());
-                self.next = if candidate == last { first } else { candidate + 1 };
+                self.next = if candidate == last {
+                    first
+                } else {
+                    candidate + 1
+                };
                 return Ok(address);
             }
         }
-        Err(Exhausted { cidr: self.cidr, capacity: span })
+        Err(Exhausted {
+            cidr: self.cidr,
+            capacity: span,
+        })
     }
 
     pub fn address_of(&self, owner: &str) -> Option<Ipv4Addr> {
-        self.allocations.iter().find(|(_, o)| o.as_str() == owner).map(|(a, _)| *a)
+        self.allocations
+            .iter()
+            .find(|(_, o)| o.as_str() == owner)
+            .map(|(a, _)| *a)
     }
 
     /// Frees the addresses of `owner`; returns whether it had one.

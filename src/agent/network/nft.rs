@@ -42,11 +42,20 @@ mod tests {
     #[test]
     fn host_ports_become_dnat_rules_in_both_nat_chains() {
         let rules = [HostPortRule {
-            mapping: PortMapping { protocol: Protocol::Tcp, host_port: 8080, container_port: 80 },
+            mapping: PortMapping {
+                protocol: Protocol::Tcp,
+                host_port: 8080,
+                container_port: 80,
+            },
             pod_ip: Ipv4Addr::new(10, 88, 0, 2),
         }];
         let script = render("flotilla", "flot0", "10.88.0.0/24".parse().unwrap(), &rules);
-        assert_eq!(script.matches("tcp dport 8080 dnat to 10.88.0.2:80").count(), 2);
+        assert_eq!(
+            script
+                .matches("tcp dport 8080 dnat to 10.88.0.2:80")
+                .count(),
+            2
+        );
         assert!(script.contains("ip saddr 10.88.0.0/24 ip daddr != 10.88.0.0/24 masquerade"));
     }
 }

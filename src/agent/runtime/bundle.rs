@@ -28,22 +28,69 @@ pub const DEFAULT_CAPABILITIES: [&str; 14] = [
 
 /// Every capability, for privileged containers.
 const ALL_CAPABILITIES: [&str; 41] = [
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
-    "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
 ];
 
 const MASKED_PATHS: [&str; 11] = [
-    "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
     "/sys/devices/virtual/powercap",
 ];
-const READONLY_PATHS: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+const READONLY_PATHS: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
 
 /// Kubernetes' capability names come without the `CAP_` prefix.
 fn capability_name(name: &str) -> String {
@@ -107,7 +154,11 @@ pub fn spec(config: &ContainerConfig, cgroup_path: &str, swap_limit: bool) -> Va
         mounts.push(bind(&mount.source, &mount.destination, mount.read_only));
     }
     let mut namespaces = vec![json!({"type": "pid"}), json!({"type": "mount"})];
-    let joined = [("network", &sandbox.net_ns), ("ipc", &Some(sandbox.ipc_ns.clone())), ("uts", &sandbox.uts_ns)];
+    let joined = [
+        ("network", &sandbox.net_ns),
+        ("ipc", &Some(sandbox.ipc_ns.clone())),
+        ("uts", &sandbox.uts_ns),
+    ];
     for (kind, path) in joined {
         if let Some(path) = path {
             namespaces.push(json!({"type": kind, "path": path}));
@@ -117,7 +168,11 @@ pub fn spec(config: &ContainerConfig, cgroup_path: &str, swap_limit: bool) -> Va
     if let Some(limit) = config.resources.memory_limit_bytes {
         // swap = limit: memory plus swap capped at the limit, so a container over its limit is
         // OOM-killed rather than swapped out (what the kubelet does without swap support).
-        resources["memory"] = if swap_limit { json!({"limit": limit, "swap": limit}) } else { json!({"limit": limit}) };
+        resources["memory"] = if swap_limit {
+            json!({"limit": limit, "swap": limit})
+        } else {
+            json!({"limit": limit})
+        };
     }
     let mut cpu = serde_json::Map::new();
     if let Some(shares) = config.resources.cpu_shares {
@@ -130,8 +185,11 @@ pub fn spec(config: &ContainerConfig, cgroup_path: &str, swap_limit: bool) -> Va
     if !cpu.is_empty() {
         resources["cpu"] = Value::Object(cpu);
     }
-    let annotations: serde_json::Map<String, Value> =
-        config.labels.iter().map(|(k, v)| (format!("io.flotilla.{k}"), json!(v))).collect();
+    let annotations: serde_json::Map<String, Value> = config
+        .labels
+        .iter()
+        .map(|(k, v)| (format!("io.flotilla.{k}"), json!(v)))
+        .collect();
     json!({
         "ociVersion": "1.0.2",
         "process": {
@@ -141,7 +199,6 @@ pub fn spec(config: &ContainerConfig, cgroup_path: &str, swap_limit: bool) -> Va
             "env": process.env,
             "cwd": process.cwd,
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1_048_576u64, "soft": 1_048_576u64}],
             "noNewPrivileges": process.no_new_privileges,
         },
         "root": {"path": "rootfs", "readonly": config.read_only_root},
@@ -153,7 +210,7 @@ pub fn spec(config: &ContainerConfig, cgroup_path: &str, swap_limit: bool) -> Va
             "resources": resources,
             "maskedPaths": if process.privileged { vec![] } else { MASKED_PATHS.to_vec() },
             "readonlyPaths": if process.privileged { vec![] } else { READONLY_PATHS.to_vec() },
-            "rootfsPropagation": "rprivate",
+            "rootfsPropagation": "private",
         },
     })
 }
@@ -165,11 +222,25 @@ fn bind(source: &Path, destination: &str, read_only: bool) -> Value {
 }
 
 /// Writes `<bundle>/config.json`, after checking it against the OCI runtime spec's types.
-pub fn write(bundle: &Path, config: &ContainerConfig, cgroup_path: &str, swap_limit: bool) -> Result<(), RuntimeError> {
+pub fn write(
+    bundle: &Path,
+    config: &ContainerConfig,
+    cgroup_path: &str,
+    swap_limit: bool,
+) -> Result<(), RuntimeError> {
     let value = spec(config, cgroup_path, swap_limit);
-    let invalid = |message: String| RuntimeError::Bundle { id: config.id.clone(), message };
-    serde_json::from_value::<super::youki::spec::Spec>(value.clone()).map_err(|e| invalid(format!("not a valid OCI spec: {e}")))?;
+    let invalid = |message: String| RuntimeError::Bundle {
+        id: config.id.clone(),
+        message,
+    };
+    serde_json::from_value::<super::youki::spec::Spec>(value.clone())
+        .map_err(|e| invalid(format!("not a valid OCI spec: {e}")))?;
     let path = bundle.join("config.json");
-    std::fs::write(&path, serde_json::to_vec(&value).expect("spec serialises"))
-        .map_err(|source| RuntimeError::Io { what: "writing", path, source })
+    std::fs::write(&path, serde_json::to_vec(&value).expect("spec serialises")).map_err(|source| {
+        RuntimeError::Io {
+            what: "writing",
+            path,
+            source,
+        }
+    })
 }

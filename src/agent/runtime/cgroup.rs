@@ -64,22 +64,28 @@ impl CgroupSetup {
     /// Whether swap use can be limited (v1 `memsw` files exist, or v2 with swap controller files).
     pub fn swap_limit_supported(self) -> bool {
         match self {
-            CgroupSetup::Unified => Path::new("/proc/swaps").exists() && {
-                // The root has no memory.swap.max; any child with the memory controller does.
-                std::fs::read_to_string(Path::new(CGROUP_ROOT).join("cgroup.subtree_control"))
-                    .map(|c| c.split_whitespace().any(|x| x == "memory"))
-                    .unwrap_or(false)
-            },
-            _ => Path::new(CGROUP_ROOT).join("memory/memory.memsw.limit_in_bytes").exists(),
+            CgroupSetup::Unified => {
+                Path::new("/proc/swaps").exists() && {
+                    // The root has no memory.swap.max; any child with the memory controller does.
+                    std::fs::read_to_string(Path::new(CGROUP_ROOT).join("cgroup.subtree_control"))
+                        .map(|c| c.split_whitespace().any(|x| x == "memory"))
+                        .unwrap_or(false)
+                }
+            }
+            _ => Path::new(CGROUP_ROOT)
+                .join("memory/memory.memsw.limit_in_bytes")
+                .exists(),
         }
     }
 
     /// Controllers the host offers: v2 `cgroup.controllers`, v1 the enabled rows of /proc/cgroups.
     pub fn controllers(self) -> Vec<String> {
         match self {
-            CgroupSetup::Unified => std::fs::read_to_string(Path::new(CGROUP_ROOT).join("cgroup.controllers"))
-                .map(|c| c.split_whitespace().map(str::to_string).collect())
-                .unwrap_or_default(),
+            CgroupSetup::Unified => {
+                std::fs::read_to_string(Path::new(CGROUP_ROOT).join("cgroup.controllers"))
+                    .map(|c| c.split_whitespace().map(str::to_string).collect())
+                    .unwrap_or_default()
+            }
             _ => std::fs::read_to_string("/proc/cgroups")
                 .map(|text| enabled_v1_controllers(&text))
                 .unwrap_or_default(),

@@ -23,12 +23,15 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Mutex};
 
 use super::cgroup::CgroupSetup;
-use super::helper::{CreateRequest, ExecOutcome, ExecRequest, HelperClient, NamespacesRequest, Request, Response};
+use super::helper::{
+    CreateRequest, ExecOutcome, ExecRequest, HelperClient, NamespacesRequest, Request, Response,
+};
 use super::process::{self, ExitStatus, PidFd};
 use super::rootfs::{self, RootfsPaths};
 use super::{
-    bundle, namespaces, now_ms, ContainerConfig, ContainerExit, ContainerId, ContainerRecord, ContainerRuntime,
-    ContainerStarted, ExecResult, RuntimeError, SandboxConfig, SandboxId, SandboxStatus,
+    bundle, namespaces, now_ms, ContainerConfig, ContainerExit, ContainerId, ContainerRecord,
+    ContainerRuntime, ContainerStarted, ExecResult, RuntimeError, SandboxConfig, SandboxId,
+    SandboxStatus,
 };
 use crate::agent::logs::pump::LogPump;
 use crate::agent::logs::LogLimits;
@@ -106,13 +109,21 @@ pub struct Engine {
     sandboxes: Mutex<BTreeMap<SandboxId, SandboxRecord>>,
 }
 
-fn io_error<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> RuntimeError + 'a {
-    move |source| RuntimeError::Io { what, path: path.to_path_buf(), source }
+fn io_error<'a>(
+    what: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> RuntimeError + 'a {
+    move |source| RuntimeError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), RuntimeError> {
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec(value).expect("record serialises")).map_err(io_error("writing", &tmp))?;
+    std::fs::write(&tmp, serde_json::to_vec(value).expect("record serialises"))
+        .map_err(io_error("writing", &tmp))?;
     std::fs::rename(&tmp, path).map_err(io_error("renaming", path))
 }
 
@@ -132,10 +143,30 @@ fn open_fifo_reader(path: &Path) -> Result<OwnedFd, RuntimeError> {
         .map_err(io_error("opening", path))
 }
 
+/// The last few lines of a container log, their CRI prefixes removed: what a failed start said.
+fn log_tail(path: &Path) -> String {
+    const TAIL_BYTES_MAX: usize = 1024;
+    let text = std::fs::read(path).unwrap_or_default();
+    let start = text.len().saturating_sub(TAIL_BYTES_MAX);
+    String::from_utf8_lossy(&text[start..])
+        .lines()
+        .filter_map(|l| {
+            crate::agent::logs::cri::parse_line(l.as_bytes())
+                .map(|p| String::from_utf8_lossy(p.content).into_owned())
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn mkfifo(path: &Path) -> Result<(), RuntimeError> {
     let _ = std::fs::remove_file(path);
-    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600))
-        .map_err(|e| RuntimeError::Io { what: "creating", path: path.to_path_buf(), source: e.into() })
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).map_err(|e| {
+        RuntimeError::Io {
+            what: "creating",
+            path: path.to_path_buf(),
+            source: e.into(),
+        }
+    })
 }
 
 impl Engine {
@@ -152,8 +183,12 @@ impl Engine {
         ] {
             std::fs::create_dir_all(&dir).map_err(io_error("creating", &dir))?;
         }
-        process::become_subreaper().map_err(io_error("setting child subreaper on", Path::new("/proc/self")))?;
-        let network = PodNetwork::open(config.network.clone(), &config.data_dir.join("network")).map_err(network_error)?;
+        process::become_subreaper().map_err(io_error(
+            "setting child subreaper on",
+            Path::new("/proc/self"),
+        ))?;
+        let network = PodNetwork::open(config.network.clone(), &config.data_dir.join("network"))
+            .map_err(network_error)?;
         network.ensure_node().await.map_err(network_error)?;
         let cgroups = CgroupSetup::detect();
         let engine = Arc::new(Engine {
@@ -207,20 +242,31 @@ impl Engine {
     }
 
     /// Starts watching a container's exit: the exit is recorded on disk first, then published.
-    fn watch_exit(self: &Arc<Engine>, id: ContainerId, pidfd: Arc<PidFd>, pump: Option<LogPump>) -> watch::Receiver<Option<ContainerExit>> {
+    fn watch_exit(
+        self: &Arc<Engine>,
+        id: ContainerId,
+        pidfd: Arc<PidFd>,
+        pump: Option<LogPump>,
+    ) -> watch::Receiver<Option<ContainerExit>> {
         let (tx, rx) = watch::channel(None);
         let engine = Arc::downgrade(self);
         tokio::spawn(async move {
             let status = pidfd.wait().await.unwrap_or(ExitStatus::Unknown);
             let finished_at_ms = now_ms();
-            let Some(engine) = engine.upgrade() else { return };
+            let Some(engine) = engine.upgrade() else {
+                return;
+            };
             let cgroup_path = engine.cgroup_path(&id);
             let oom_killed = matches!(status, ExitStatus::Signal(libc::SIGKILL))
                 && engine.cgroups.oom_kill_count(&cgroup_path).unwrap_or(0) > 0;
             if let Some(pump) = pump {
                 pump.finish().await;
             }
-            let exit = ContainerExit { status, oom_killed, finished_at_ms };
+            let exit = ContainerExit {
+                status,
+                oom_killed,
+                finished_at_ms,
+            };
             let mut containers = engine.containers.lock().await;
             if let Some(tracked) = containers.get_mut(&id) {
                 tracked.record.exit = Some(exit);
@@ -237,14 +283,20 @@ impl Engine {
     async fn readopt_containers(self: &Arc<Engine>) -> Result<(), RuntimeError> {
         let dir = self.config.data_dir.join("containers");
         let mut adopted = Vec::new();
-        for entry in std::fs::read_dir(&dir).map_err(io_error("reading", &dir))?.flatten() {
+        for entry in std::fs::read_dir(&dir)
+            .map_err(io_error("reading", &dir))?
+            .flatten()
+        {
             let path = entry.path().join("record.json");
             let Ok(bytes) = std::fs::read(&path) else {
                 // A container directory without a record never started: clean it up.
-                self.cleanup_container_files(entry.path().as_path(), None).await;
+                self.cleanup_container_files(entry.path().as_path(), None)
+                    .await;
                 continue;
             };
-            let Ok(mut record) = serde_json::from_slice::<DiskRecord>(&bytes) else { continue };
+            let Ok(mut record) = serde_json::from_slice::<DiskRecord>(&bytes) else {
+                continue;
+            };
             adopted.push(record.id.as_str().to_string());
             let alive = record.exit.is_none()
                 && record.boot_id == self.boot_id
@@ -257,28 +309,51 @@ impl Engine {
                 };
                 let (out, err) = self.fifo_paths(&id);
                 let pump = match (open_fifo_reader(&out), open_fifo_reader(&err)) {
-                    (Ok(o), Ok(e)) => LogPump::spawn(o, e, &record.log_path, self.config.log_limits).ok(),
+                    (Ok(o), Ok(e)) => {
+                        LogPump::spawn(o, e, &record.log_path, self.config.log_limits).ok()
+                    }
                     _ => None,
                 };
                 tracing::info!(container = %id, pid = record.pid, "re-adopted running container");
                 let exit = self.watch_exit(id.clone(), pidfd.clone(), pump);
-                Tracked { record, exit, pidfd: Some(pidfd) }
+                Tracked {
+                    record,
+                    exit,
+                    pidfd: Some(pidfd),
+                }
             } else {
                 if record.exit.is_none() {
-                    record.exit = Some(ContainerExit { status: ExitStatus::Unknown, oom_killed: false, finished_at_ms: now_ms() });
+                    record.exit = Some(ContainerExit {
+                        status: ExitStatus::Unknown,
+                        oom_killed: false,
+                        finished_at_ms: now_ms(),
+                    });
                     let _ = write_json(&path, &record);
                 }
                 let (_tx, exit) = watch::channel(record.exit);
-                Tracked { record, exit, pidfd: None }
+                Tracked {
+                    record,
+                    exit,
+                    pidfd: None,
+                }
             };
             self.containers.lock().await.insert(id, tracked);
         }
         // libcontainer state without a record belongs to a create that never finished.
         let state_root = self.state_root();
-        for entry in std::fs::read_dir(&state_root).map_err(io_error("reading", &state_root))?.flatten() {
+        for entry in std::fs::read_dir(&state_root)
+            .map_err(io_error("reading", &state_root))?
+            .flatten()
+        {
             let name = entry.file_name().to_string_lossy().into_owned();
             if !adopted.contains(&name) {
-                let _ = self.helper.call(Request::Delete { id: name, state_root: state_root.clone() }).await;
+                let _ = self
+                    .helper
+                    .call(Request::Delete {
+                        id: name,
+                        state_root: state_root.clone(),
+                    })
+                    .await;
             }
         }
         Ok(())
@@ -287,7 +362,10 @@ impl Engine {
     async fn readopt_sandboxes(self: &Arc<Engine>) -> Result<(), RuntimeError> {
         let dir = self.config.data_dir.join("sandboxes");
         let mut live = Vec::new();
-        for entry in std::fs::read_dir(&dir).map_err(io_error("reading", &dir))?.flatten() {
+        for entry in std::fs::read_dir(&dir)
+            .map_err(io_error("reading", &dir))?
+            .flatten()
+        {
             let record = std::fs::read(entry.path().join("sandbox.json"))
                 .ok()
                 .and_then(|b| serde_json::from_slice::<SandboxRecord>(&b).ok());
@@ -295,28 +373,53 @@ impl Engine {
                 let _ = std::fs::remove_dir_all(entry.path());
                 continue;
             };
-            let pinned = record.status.net_ns.as_deref().is_none_or(rootfs::is_mounted_file) && rootfs::is_mounted_file(&record.status.ipc_ns);
+            let pinned = record
+                .status
+                .net_ns
+                .as_deref()
+                .is_none_or(rootfs::is_mounted_file)
+                && rootfs::is_mounted_file(&record.status.ipc_ns);
             if record.boot_id == self.boot_id && pinned {
-                if let (Some(ip), false) = (record.status.ip, record.config.port_mappings.is_empty() || record.config.host_network) {
-                    self.network.map_ports(record.config.id.as_str(), ip, &record.config.port_mappings).await.map_err(network_error)?;
+                if let (Some(ip), false) = (
+                    record.status.ip,
+                    record.config.port_mappings.is_empty() || record.config.host_network,
+                ) {
+                    self.network
+                        .map_ports(record.config.id.as_str(), ip, &record.config.port_mappings)
+                        .await
+                        .map_err(network_error)?;
                 }
                 live.push(record.config.id.as_str().to_string());
-                self.sandboxes.lock().await.insert(record.config.id.clone(), record);
+                self.sandboxes
+                    .lock()
+                    .await
+                    .insert(record.config.id.clone(), record);
             } else {
-                self.teardown_sandbox(&record.config.id, &record.status).await;
+                self.teardown_sandbox(&record.config.id, &record.status)
+                    .await;
             }
         }
-        self.network.release_unknown(&live).await.map_err(network_error)?;
+        self.network
+            .release_unknown(&live)
+            .await
+            .map_err(network_error)?;
         Ok(())
     }
 
     async fn teardown_sandbox(&self, id: &SandboxId, status: &SandboxStatus) {
         if status.net_ns.is_some() {
-            if let Err(e) = self.network.detach(id.as_str()).await {
+            if let Err(e) = self.network.detach(id.as_str(), &self.netns_name(id)).await {
                 tracing::warn!(sandbox = %id, error = %e, "detaching sandbox network");
             }
         }
-        for pin in [status.net_ns.as_deref(), Some(status.ipc_ns.as_path()), status.uts_ns.as_deref()].into_iter().flatten() {
+        for pin in [
+            status.net_ns.as_deref(),
+            Some(status.ipc_ns.as_path()),
+            status.uts_ns.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
             if let Err(e) = namespaces::unpin(pin) {
                 tracing::warn!(sandbox = %id, path = %pin.display(), error = %e, "releasing namespace");
             }
@@ -343,13 +446,19 @@ impl Engine {
 
     /// The host's primary IPv4 address (the pod IP of `hostNetwork` pods).
     async fn host_ip() -> Option<std::net::Ipv4Addr> {
-        let route = crate::agent::network::command::run("ip", &["-4", "-o", "route", "get", "1.1.1.1"], "").await.ok()?;
+        let route =
+            crate::agent::network::command::run("ip", &["-4", "-o", "route", "get", "1.1.1.1"], "")
+                .await
+                .ok()?;
         let mut words = route.split_whitespace();
         words.find(|w| *w == "src")?;
         words.next()?.parse().ok()
     }
 
-    async fn start_inner(self: &Arc<Engine>, config: &ContainerConfig) -> Result<ContainerStarted, RuntimeError> {
+    async fn start_inner(
+        self: &Arc<Engine>,
+        config: &ContainerConfig,
+    ) -> Result<ContainerStarted, RuntimeError> {
         let id = &config.id;
         let dir = self.container_dir(id);
         let paths = RootfsPaths::under(&dir);
@@ -359,16 +468,28 @@ impl Engine {
         tokio::task::spawn_blocking(move || rootfs::mount(&layers, &mount_paths, &empty))
             .await
             .expect("mount task")
-            .map_err(|e| RuntimeError::Bundle { id: id.clone(), message: e.to_string() })?;
-        let bundle_dir = paths.target.parent().expect("rootfs has a parent").to_path_buf();
+            .map_err(|e| RuntimeError::Bundle {
+                id: id.clone(),
+                message: e.to_string(),
+            })?;
+        let bundle_dir = paths
+            .target
+            .parent()
+            .expect("rootfs has a parent")
+            .to_path_buf();
         let cgroup_path = self.cgroup_path(id);
         bundle::write(&bundle_dir, config, &cgroup_path, self.swap_limit)?;
         let (out, err) = self.fifo_paths(id);
         mkfifo(&out)?;
         mkfifo(&err)?;
-        let pump = LogPump::spawn(open_fifo_reader(&out)?, open_fifo_reader(&err)?, &config.log_path, self.config.log_limits)
-            .map_err(io_error("opening log", &config.log_path))?;
-        let response = self
+        let pump = LogPump::spawn(
+            open_fifo_reader(&out)?,
+            open_fifo_reader(&err)?,
+            &config.log_path,
+            self.config.log_limits,
+        )
+        .map_err(io_error("opening log", &config.log_path))?;
+        let created = self
             .helper
             .call(Request::Create(CreateRequest {
                 id: id.to_string(),
@@ -377,11 +498,28 @@ impl Engine {
                 stdout: out,
                 stderr: err,
             }))
-            .await?;
-        let Response::Created { pid } = response else {
-            return Err(RuntimeError::Helper(super::helper::HelperError::Failed(format!("unexpected answer {response:?}"))));
+            .await;
+        let response = match created {
+            Ok(response) => response,
+            Err(e) => {
+                // libcontainer's init reports why it failed on the container's stderr.
+                pump.finish().await;
+                let detail = log_tail(&config.log_path);
+                return Err(match (e, detail.is_empty()) {
+                    (super::helper::HelperError::Failed(message), false) => RuntimeError::Helper(
+                        super::helper::HelperError::Failed(format!("{message}: {detail}")),
+                    ),
+                    (e, _) => RuntimeError::Helper(e),
+                });
+            }
         };
-        let pidfd = Arc::new(PidFd::open(pid).map_err(io_error("opening pidfd of", Path::new("/proc")))?);
+        let Response::Created { pid } = response else {
+            return Err(RuntimeError::Helper(super::helper::HelperError::Failed(
+                format!("unexpected answer {response:?}"),
+            )));
+        };
+        let pidfd =
+            Arc::new(PidFd::open(pid).map_err(io_error("opening pidfd of", Path::new("/proc")))?);
         let started_at_ms = now_ms();
         let record = DiskRecord {
             id: id.clone(),
@@ -399,8 +537,19 @@ impl Engine {
         write_json(&dir.join("record.json"), &record)?;
         let mut containers = self.containers.lock().await;
         let exit = self.watch_exit(id.clone(), pidfd.clone(), Some(pump));
-        containers.insert(id.clone(), Tracked { record, exit, pidfd: Some(pidfd) });
-        Ok(ContainerStarted { id: id.clone(), pid, started_at_ms })
+        containers.insert(
+            id.clone(),
+            Tracked {
+                record,
+                exit,
+                pidfd: Some(pidfd),
+            },
+        );
+        Ok(ContainerStarted {
+            id: id.clone(),
+            pid,
+            started_at_ms,
+        })
     }
 }
 
@@ -415,7 +564,8 @@ impl ContainerRuntime for Arc<Engine> {
         for d in [&dir, &ns_dir] {
             std::fs::create_dir_all(d).map_err(io_error("creating", d))?;
         }
-        let net_ns = (!config.host_network).then(|| PathBuf::from("/run/netns").join(self.netns_name(id)));
+        let net_ns =
+            (!config.host_network).then(|| PathBuf::from("/run/netns").join(self.netns_name(id)));
         let status = SandboxStatus {
             id: id.clone(),
             ip: None,
@@ -440,26 +590,45 @@ impl ContainerRuntime for Arc<Engine> {
             status.ip = if config.host_network {
                 Engine::host_ip().await
             } else {
-                let ip = self.network.attach(id.as_str(), &self.netns_name(id)).await.map_err(network_error)?;
+                let ip = self
+                    .network
+                    .attach(id.as_str(), &self.netns_name(id))
+                    .await
+                    .map_err(network_error)?;
                 if !config.port_mappings.is_empty() {
-                    self.network.map_ports(id.as_str(), ip, &config.port_mappings).await.map_err(network_error)?;
+                    self.network
+                        .map_ports(id.as_str(), ip, &config.port_mappings)
+                        .await
+                        .map_err(network_error)?;
                 }
                 Some(ip)
             };
             let hostname = if config.host_network {
-                nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default()
+                nix::unistd::gethostname()
+                    .map(|h| h.to_string_lossy().into_owned())
+                    .unwrap_or_default()
             } else {
                 config.hostname.clone()
             };
             let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
             for (path, content) in [
-                (&status.hosts_file, files::hosts(status.ip, &hostname, &config.host_aliases)),
-                (&status.resolv_conf, files::resolv_conf(&host_resolv, &self.config.network.fallback_dns)),
+                (
+                    &status.hosts_file,
+                    files::hosts(status.ip, &hostname, &config.host_aliases),
+                ),
+                (
+                    &status.resolv_conf,
+                    files::resolv_conf(&host_resolv, &self.config.network.fallback_dns),
+                ),
                 (&status.hostname_file, format!("{hostname}\n")),
             ] {
                 std::fs::write(path, content).map_err(io_error("writing", path))?;
             }
-            let record = SandboxRecord { config: config.clone(), status: status.clone(), boot_id: self.boot_id.clone() };
+            let record = SandboxRecord {
+                config: config.clone(),
+                status: status.clone(),
+                boot_id: self.boot_id.clone(),
+            };
             write_json(&dir.join("sandbox.json"), &record)?;
             Ok::<_, RuntimeError>(record)
         }
@@ -485,15 +654,28 @@ impl ContainerRuntime for Arc<Engine> {
         Ok(())
     }
 
-    async fn start_container(&self, config: &ContainerConfig) -> Result<ContainerStarted, RuntimeError> {
+    async fn start_container(
+        &self,
+        config: &ContainerConfig,
+    ) -> Result<ContainerStarted, RuntimeError> {
         if self.containers.lock().await.contains_key(&config.id) {
-            return Err(RuntimeError::Bundle { id: config.id.clone(), message: "a container with this id exists".to_string() });
+            return Err(RuntimeError::Bundle {
+                id: config.id.clone(),
+                message: "a container with this id exists".to_string(),
+            });
         }
         match self.start_inner(config).await {
             Ok(started) => Ok(started),
             Err(e) => {
-                let _ = self.helper.call(Request::Delete { id: config.id.to_string(), state_root: self.state_root() }).await;
-                self.cleanup_container_files(&self.container_dir(&config.id), Some(&config.id)).await;
+                let _ = self
+                    .helper
+                    .call(Request::Delete {
+                        id: config.id.to_string(),
+                        state_root: self.state_root(),
+                    })
+                    .await;
+                self.cleanup_container_files(&self.container_dir(&config.id), Some(&config.id))
+                    .await;
                 Err(e)
             }
         }
@@ -501,9 +683,13 @@ impl ContainerRuntime for Arc<Engine> {
 
     async fn signal(&self, id: &ContainerId, signal: i32) -> Result<(), RuntimeError> {
         let containers = self.containers.lock().await;
-        let tracked = containers.get(id).ok_or_else(|| RuntimeError::NotFound(id.clone()))?;
+        let tracked = containers
+            .get(id)
+            .ok_or_else(|| RuntimeError::NotFound(id.clone()))?;
         if let Some(pidfd) = &tracked.pidfd {
-            pidfd.signal(signal).map_err(io_error("signalling", Path::new("/proc")))?;
+            pidfd
+                .signal(signal)
+                .map_err(io_error("signalling", Path::new("/proc")))?;
         }
         Ok(())
     }
@@ -511,14 +697,22 @@ impl ContainerRuntime for Arc<Engine> {
     async fn wait(&self, id: &ContainerId) -> Result<ContainerExit, RuntimeError> {
         let mut exit = {
             let containers = self.containers.lock().await;
-            containers.get(id).ok_or_else(|| RuntimeError::NotFound(id.clone()))?.exit.clone()
+            containers
+                .get(id)
+                .ok_or_else(|| RuntimeError::NotFound(id.clone()))?
+                .exit
+                .clone()
         };
         loop {
             if let Some(status) = *exit.borrow_and_update() {
                 return Ok(status);
             }
             if exit.changed().await.is_err() {
-                return Ok(ContainerExit { status: ExitStatus::Unknown, oom_killed: false, finished_at_ms: now_ms() });
+                return Ok(ContainerExit {
+                    status: ExitStatus::Unknown,
+                    oom_killed: false,
+                    finished_at_ms: now_ms(),
+                });
             }
         }
     }
@@ -530,20 +724,35 @@ impl ContainerRuntime for Arc<Engine> {
         };
         if let Some(pidfd) = pidfd {
             if pidfd.is_alive() {
-                pidfd.signal(libc::SIGKILL).map_err(io_error("killing", Path::new("/proc")))?;
+                pidfd
+                    .signal(libc::SIGKILL)
+                    .map_err(io_error("killing", Path::new("/proc")))?;
             }
             let _ = self.wait(id).await;
         }
-        self.helper.call(Request::Delete { id: id.to_string(), state_root: self.state_root() }).await?;
-        self.cleanup_container_files(&self.container_dir(id), Some(id)).await;
+        self.helper
+            .call(Request::Delete {
+                id: id.to_string(),
+                state_root: self.state_root(),
+            })
+            .await?;
+        self.cleanup_container_files(&self.container_dir(id), Some(id))
+            .await;
         self.containers.lock().await.remove(id);
         Ok(())
     }
 
-    async fn exec(&self, id: &ContainerId, args: &[String], timeout_ms: u64) -> Result<ExecResult, RuntimeError> {
+    async fn exec(
+        &self,
+        id: &ContainerId,
+        args: &[String],
+        timeout_ms: u64,
+    ) -> Result<ExecResult, RuntimeError> {
         let (uid, gid) = {
             let containers = self.containers.lock().await;
-            let tracked = containers.get(id).ok_or_else(|| RuntimeError::NotFound(id.clone()))?;
+            let tracked = containers
+                .get(id)
+                .ok_or_else(|| RuntimeError::NotFound(id.clone()))?;
             (tracked.record.uid, tracked.record.gid)
         };
         let response = self
@@ -559,9 +768,23 @@ impl ContainerRuntime for Arc<Engine> {
             }))
             .await?;
         match response {
-            Response::Exec { outcome: ExecOutcome::Exited(status), output } => Ok(ExecResult { status: Some(status), output }),
-            Response::Exec { outcome: ExecOutcome::TimedOut, output } => Ok(ExecResult { status: None, output }),
-            other => Err(RuntimeError::Helper(super::helper::HelperError::Failed(format!("unexpected answer {other:?}")))),
+            Response::Exec {
+                outcome: ExecOutcome::Exited(status),
+                output,
+            } => Ok(ExecResult {
+                status: Some(status),
+                output,
+            }),
+            Response::Exec {
+                outcome: ExecOutcome::TimedOut,
+                output,
+            } => Ok(ExecResult {
+                status: None,
+                output,
+            }),
+            other => Err(RuntimeError::Helper(super::helper::HelperError::Failed(
+                format!("unexpected answer {other:?}"),
+            ))),
         }
     }
 
@@ -582,6 +805,11 @@ impl ContainerRuntime for Arc<Engine> {
     }
 
     async fn list_sandboxes(&self) -> Vec<SandboxStatus> {
-        self.sandboxes.lock().await.values().map(|r| r.status.clone()).collect()
+        self.sandboxes
+            .lock()
+            .await
+            .values()
+            .map(|r| r.status.clone())
+            .collect()
     }
 }

@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 use super::{
-    now_ms, ContainerConfig, ContainerExit, ContainerId, ContainerRecord, ContainerRuntime, ContainerStarted,
-    ExecResult, ExitStatus, RuntimeError, SandboxConfig, SandboxId, SandboxStatus,
+    now_ms, ContainerConfig, ContainerExit, ContainerId, ContainerRecord, ContainerRuntime,
+    ContainerStarted, ExecResult, ExitStatus, RuntimeError, SandboxConfig, SandboxId,
+    SandboxStatus,
 };
 
 /// One recorded call.
@@ -54,8 +55,14 @@ impl Default for FakeRuntime {
 
 impl FakeRuntime {
     pub fn new() -> FakeRuntime {
-        let inner = Inner { next_pid: 1000, exit_on_signal: true, ..Default::default() };
-        FakeRuntime { inner: Arc::new(Mutex::new(inner)) }
+        let inner = Inner {
+            next_pid: 1000,
+            exit_on_signal: true,
+            ..Default::default()
+        };
+        FakeRuntime {
+            inner: Arc::new(Mutex::new(inner)),
+        }
     }
 
     /// Every call so far.
@@ -72,7 +79,11 @@ impl FakeRuntime {
     pub fn exit(&self, id: &ContainerId, status: ExitStatus, oom_killed: bool) {
         let inner = self.inner.lock().expect("fake lock");
         if let Some(container) = inner.containers.get(id) {
-            let _ = container.exit.send(Some(ContainerExit { status, oom_killed, finished_at_ms: now_ms() }));
+            let _ = container.exit.send(Some(ContainerExit {
+                status,
+                oom_killed,
+                finished_at_ms: now_ms(),
+            }));
         }
     }
 
@@ -82,19 +93,30 @@ impl FakeRuntime {
         inner
             .containers
             .values()
-            .filter(|c| c.record.labels.get("container").map(String::as_str) == Some(name) && c.exit.borrow().is_none())
+            .filter(|c| {
+                c.record.labels.get("container").map(String::as_str) == Some(name)
+                    && c.exit.borrow().is_none()
+            })
             .max_by_key(|c| c.record.pid)
             .map(|c| c.record.id.clone())
     }
 
     /// What `exec` answers for a command whose first argument is `command`.
     pub fn set_exec_result(&self, command: &str, result: ExecResult) {
-        self.inner.lock().expect("fake lock").exec_results.insert(command.to_string(), result);
+        self.inner
+            .lock()
+            .expect("fake lock")
+            .exec_results
+            .insert(command.to_string(), result);
     }
 
     /// Makes starts of containers named `name` fail.
     pub fn fail_starts(&self, name: &str) {
-        self.inner.lock().expect("fake lock").failing_starts.push(name.to_string());
+        self.inner
+            .lock()
+            .expect("fake lock")
+            .failing_starts
+            .push(name.to_string());
     }
 
     /// Whether signals end containers (default) or are ignored (a container that ignores
@@ -131,29 +153,60 @@ impl ContainerRuntime for FakeRuntime {
         Ok(())
     }
 
-    async fn start_container(&self, config: &ContainerConfig) -> Result<ContainerStarted, RuntimeError> {
+    async fn start_container(
+        &self,
+        config: &ContainerConfig,
+    ) -> Result<ContainerStarted, RuntimeError> {
         let mut inner = self.inner.lock().expect("fake lock");
-        inner.calls.push(Call::Start { id: config.id.clone(), args: config.process.args.clone() });
+        inner.calls.push(Call::Start {
+            id: config.id.clone(),
+            args: config.process.args.clone(),
+        });
         let name = config.labels.get("container").cloned().unwrap_or_default();
         if inner.failing_starts.contains(&name) {
-            return Err(RuntimeError::Bundle { id: config.id.clone(), message: "executable not found".to_string() });
+            return Err(RuntimeError::Bundle {
+                id: config.id.clone(),
+                message: "executable not found".to_string(),
+            });
         }
         inner.next_pid += 1;
         let pid = inner.next_pid;
         let started_at_ms = now_ms();
         let (exit, _) = watch::channel(None);
-        let record = ContainerRecord { id: config.id.clone(), pid, started_at_ms, labels: config.labels.clone(), exit: None };
-        inner.containers.insert(config.id.clone(), FakeContainer { record, exit });
-        Ok(ContainerStarted { id: config.id.clone(), pid, started_at_ms })
+        let record = ContainerRecord {
+            id: config.id.clone(),
+            pid,
+            started_at_ms,
+            labels: config.labels.clone(),
+            exit: None,
+        };
+        inner
+            .containers
+            .insert(config.id.clone(), FakeContainer { record, exit });
+        Ok(ContainerStarted {
+            id: config.id.clone(),
+            pid,
+            started_at_ms,
+        })
     }
 
     async fn signal(&self, id: &ContainerId, signal: i32) -> Result<(), RuntimeError> {
         let mut inner = self.inner.lock().expect("fake lock");
-        inner.calls.push(Call::Signal { id: id.clone(), signal });
+        inner.calls.push(Call::Signal {
+            id: id.clone(),
+            signal,
+        });
         let exit_on_signal = inner.exit_on_signal || signal == libc::SIGKILL;
-        let container = inner.containers.get(id).ok_or_else(|| RuntimeError::NotFound(id.clone()))?;
+        let container = inner
+            .containers
+            .get(id)
+            .ok_or_else(|| RuntimeError::NotFound(id.clone()))?;
         if exit_on_signal && container.exit.borrow().is_none() {
-            let _ = container.exit.send(Some(ContainerExit { status: ExitStatus::Signal(signal), oom_killed: false, finished_at_ms: now_ms() }));
+            let _ = container.exit.send(Some(ContainerExit {
+                status: ExitStatus::Signal(signal),
+                oom_killed: false,
+                finished_at_ms: now_ms(),
+            }));
         }
         Ok(())
     }
@@ -161,14 +214,23 @@ impl ContainerRuntime for FakeRuntime {
     async fn wait(&self, id: &ContainerId) -> Result<ContainerExit, RuntimeError> {
         let mut exit = {
             let inner = self.inner.lock().expect("fake lock");
-            inner.containers.get(id).ok_or_else(|| RuntimeError::NotFound(id.clone()))?.exit.subscribe()
+            inner
+                .containers
+                .get(id)
+                .ok_or_else(|| RuntimeError::NotFound(id.clone()))?
+                .exit
+                .subscribe()
         };
         loop {
             if let Some(status) = *exit.borrow_and_update() {
                 return Ok(status);
             }
             if exit.changed().await.is_err() {
-                return Ok(ContainerExit { status: ExitStatus::Unknown, oom_killed: false, finished_at_ms: now_ms() });
+                return Ok(ContainerExit {
+                    status: ExitStatus::Unknown,
+                    oom_killed: false,
+                    finished_at_ms: now_ms(),
+                });
             }
         }
     }
@@ -180,11 +242,26 @@ impl ContainerRuntime for FakeRuntime {
         Ok(())
     }
 
-    async fn exec(&self, id: &ContainerId, args: &[String], _timeout_ms: u64) -> Result<ExecResult, RuntimeError> {
+    async fn exec(
+        &self,
+        id: &ContainerId,
+        args: &[String],
+        _timeout_ms: u64,
+    ) -> Result<ExecResult, RuntimeError> {
         let mut inner = self.inner.lock().expect("fake lock");
-        inner.calls.push(Call::Exec { id: id.clone(), args: args.to_vec() });
+        inner.calls.push(Call::Exec {
+            id: id.clone(),
+            args: args.to_vec(),
+        });
         let command = args.first().cloned().unwrap_or_default();
-        Ok(inner.exec_results.get(&command).cloned().unwrap_or(ExecResult { status: Some(ExitStatus::Code(0)), output: Vec::new() }))
+        Ok(inner
+            .exec_results
+            .get(&command)
+            .cloned()
+            .unwrap_or(ExecResult {
+                status: Some(ExitStatus::Code(0)),
+                output: Vec::new(),
+            }))
     }
 
     async fn list_containers(&self) -> Vec<ContainerRecord> {
@@ -192,13 +269,22 @@ impl ContainerRuntime for FakeRuntime {
         let mut list: Vec<ContainerRecord> = inner
             .containers
             .values()
-            .map(|c| ContainerRecord { exit: *c.exit.borrow(), ..c.record.clone() })
+            .map(|c| ContainerRecord {
+                exit: *c.exit.borrow(),
+                ..c.record.clone()
+            })
             .collect();
         list.sort_by(|a, b| a.id.cmp(&b.id));
         list
     }
 
     async fn list_sandboxes(&self) -> Vec<SandboxStatus> {
-        self.inner.lock().expect("fake lock").sandboxes.values().cloned().collect()
+        self.inner
+            .lock()
+            .expect("fake lock")
+            .sandboxes
+            .values()
+            .cloned()
+            .collect()
     }
 }

@@ -82,10 +82,17 @@ pub enum ExecOutcome {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Response {
-    Created { pid: i32 },
+    Created {
+        pid: i32,
+    },
     Done,
-    Exec { outcome: ExecOutcome, output: Vec<u8> },
-    Error { message: String },
+    Exec {
+        outcome: ExecOutcome,
+        output: Vec<u8>,
+    },
+    Error {
+        message: String,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -110,13 +117,16 @@ pub enum HelperError {
 // ----- the helper process side -----
 
 fn write_frame<W: Write, T: Serialize>(writer: &mut W, frame: &Frame<T>) -> io::Result<()> {
-    let body = postcard::to_allocvec(frame).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let body =
+        postcard::to_allocvec(frame).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     writer.write_all(&(body.len() as u32).to_le_bytes())?;
     writer.write_all(&body)?;
     writer.flush()
 }
 
-fn read_frame<R: Read, T: for<'de> Deserialize<'de>>(reader: &mut R) -> io::Result<Option<Frame<T>>> {
+fn read_frame<R: Read, T: for<'de> Deserialize<'de>>(
+    reader: &mut R,
+) -> io::Result<Option<Frame<T>>> {
     let mut len = [0u8; 4];
     match reader.read_exact(&mut len) {
         Ok(()) => {}
@@ -125,7 +135,10 @@ fn read_frame<R: Read, T: for<'de> Deserialize<'de>>(reader: &mut R) -> io::Resu
     }
     let len = u32::from_le_bytes(len) as usize;
     if len > FRAME_BYTES_MAX {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "frame too large"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "frame too large",
+        ));
     }
     let mut body = vec![0u8; len];
     reader.read_exact(&mut body)?;
@@ -155,11 +168,19 @@ pub fn helper_main() -> io::Result<()> {
     while requests_open || !in_flight.is_empty() {
         let mut fds: Vec<libc::pollfd> = Vec::with_capacity(in_flight.len() + 1);
         for job in &in_flight {
-            fds.push(libc::pollfd { fd: job.result.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            fds.push(libc::pollfd {
+                fd: job.result.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
         }
         let accept_requests = requests_open && in_flight.len() < REQUESTS_IN_FLIGHT_MAX;
         if accept_requests {
-            fds.push(libc::pollfd { fd: 0, events: libc::POLLIN, revents: 0 });
+            fds.push(libc::pollfd {
+                fd: 0,
+                events: libc::POLLIN,
+                revents: 0,
+            });
         }
         // SAFETY: `fds` is a valid array of pollfd for its length; -1 waits indefinitely.
         let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
@@ -189,9 +210,13 @@ pub fn helper_main() -> io::Result<()> {
             }
             let job = in_flight.swap_remove(index);
             let status = nix::sys::wait::waitpid(job.child, None);
-            let body = postcard::from_bytes::<Response>(&job.buffer).unwrap_or_else(|_| Response::Error {
-                message: format!("helper child for request {} died without answering ({status:?})", job.id),
-            });
+            let body =
+                postcard::from_bytes::<Response>(&job.buffer).unwrap_or_else(|_| Response::Error {
+                    message: format!(
+                        "helper child for request {} died without answering ({status:?})",
+                        job.id
+                    ),
+                });
             write_frame(&mut responses, &Frame { id: job.id, body })?;
         }
         if accept_requests && fds.last().is_some_and(|p| p.revents != 0) {
@@ -213,7 +238,11 @@ fn spawn_job(frame: Frame<Request>) -> io::Result<InFlight> {
         nix::unistd::ForkResult::Child => {
             drop(read_end);
             // The protocol pipes belong to the helper: the child must never write to them.
-            if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+            if let Ok(null) = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+            {
                 let _ = nix::unistd::dup2(null.as_raw_fd(), 0);
                 let _ = nix::unistd::dup2(null.as_raw_fd(), 1);
             }
@@ -240,9 +269,15 @@ fn spawn_job(frame: Frame<Request>) -> io::Result<InFlight> {
 /// Serves one request inside a forked child.
 fn serve(request: Request) -> Response {
     let result = match request {
-        Request::Create(create) => super::youki::create_and_start(&create).map(|pid| Response::Created { pid }),
-        Request::Delete { id, state_root } => super::youki::delete(&state_root, &id).map(|()| Response::Done),
-        Request::Exec(exec) => super::youki::exec(&exec).map(|(outcome, output)| Response::Exec { outcome, output }),
+        Request::Create(create) => {
+            super::youki::create_and_start(&create).map(|pid| Response::Created { pid })
+        }
+        Request::Delete { id, state_root } => {
+            super::youki::delete(&state_root, &id).map(|()| Response::Done)
+        }
+        Request::Exec(exec) => {
+            super::youki::exec(&exec).map(|(outcome, output)| Response::Exec { outcome, output })
+        }
         Request::Namespaces(ns) => super::namespaces::create(&ns).map(|()| Response::Done),
     };
     result.unwrap_or_else(|message| Response::Error { message })
@@ -286,7 +321,10 @@ impl HelperClient {
             .stderr(std::process::Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|source| HelperError::Spawn { program: self.program.clone(), source })?;
+            .map_err(|source| HelperError::Spawn {
+                program: self.program.clone(),
+                source,
+            })?;
         let stdin = child.stdin.take().expect("piped stdin");
         let mut stdout = child.stdout.take().expect("piped stdout");
         let pending: Pending = Default::default();
@@ -306,8 +344,14 @@ impl HelperClient {
                 if stdout.read_exact(&mut body).await.is_err() {
                     break;
                 }
-                let Ok(frame) = postcard::from_bytes::<Frame<Response>>(&body) else { break };
-                if let Some(reply) = reader_pending.lock().expect("pending lock").remove(&frame.id) {
+                let Ok(frame) = postcard::from_bytes::<Frame<Response>>(&body) else {
+                    break;
+                };
+                if let Some(reply) = reader_pending
+                    .lock()
+                    .expect("pending lock")
+                    .remove(&frame.id)
+                {
                     let _ = reply.send(frame.body);
                 }
             }
@@ -315,22 +359,34 @@ impl HelperClient {
             // Dropping the senders fails every caller still waiting.
             reader_pending.lock().expect("pending lock").clear();
         });
-        Ok(Connection { stdin, pending, alive, _child: child })
+        Ok(Connection {
+            stdin,
+            pending,
+            alive,
+            _child: child,
+        })
     }
 
     /// Sends one request and waits for its answer.
     pub async fn call(&self, request: Request) -> Result<Response, HelperError> {
         let _slot = self.slots.acquire().await.expect("semaphore never closed");
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let body = postcard::to_allocvec(&Frame { id, body: request }).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let body = postcard::to_allocvec(&Frame { id, body: request })
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         let (reply_tx, reply_rx) = oneshot::channel();
         {
             let mut connection = self.connection.lock().await;
-            if connection.as_ref().is_none_or(|c| !c.alive.load(Ordering::SeqCst)) {
+            if connection
+                .as_ref()
+                .is_none_or(|c| !c.alive.load(Ordering::SeqCst))
+            {
                 *connection = Some(self.spawn()?);
             }
             let conn = connection.as_mut().expect("connection present");
-            conn.pending.lock().expect("pending lock").insert(id, reply_tx);
+            conn.pending
+                .lock()
+                .expect("pending lock")
+                .insert(id, reply_tx);
             let mut bytes = (body.len() as u32).to_le_bytes().to_vec();
             bytes.extend_from_slice(&body);
             if let Err(e) = conn.stdin.write_all(&bytes).await {

@@ -41,7 +41,9 @@ fn valid_id(value: &str) -> bool {
     !value.is_empty()
         && value.len() <= 64
         && value.as_bytes()[0].is_ascii_alphanumeric()
-        && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
 }
 
 macro_rules! id_type {
@@ -236,7 +238,11 @@ pub enum RuntimeError {
     #[error("sandbox {0} not found")]
     SandboxNotFound(SandboxId),
     #[error("{what} {path}: {source}")]
-    Io { what: &'static str, path: PathBuf, source: std::io::Error },
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Helper(#[from] helper::HelperError),
     #[error("network: {0}")]
@@ -249,21 +255,45 @@ pub enum RuntimeError {
 /// containers) and `fake::FakeRuntime` (records calls, for tests without root).
 pub trait ContainerRuntime: Send + Sync + 'static {
     /// Creates a pod's namespaces, network and per-pod files.
-    fn create_sandbox(&self, config: &SandboxConfig) -> impl Future<Output = Result<SandboxStatus, RuntimeError>> + Send;
+    fn create_sandbox(
+        &self,
+        config: &SandboxConfig,
+    ) -> impl Future<Output = Result<SandboxStatus, RuntimeError>> + Send;
     /// Removes a sandbox and everything it holds (veth, address, port mappings, namespaces).
     /// Removing a missing sandbox succeeds.
-    fn remove_sandbox(&self, id: &SandboxId) -> impl Future<Output = Result<(), RuntimeError>> + Send;
+    fn remove_sandbox(
+        &self,
+        id: &SandboxId,
+    ) -> impl Future<Output = Result<(), RuntimeError>> + Send;
     /// Creates and starts a container.
-    fn start_container(&self, config: &ContainerConfig) -> impl Future<Output = Result<ContainerStarted, RuntimeError>> + Send;
+    fn start_container(
+        &self,
+        config: &ContainerConfig,
+    ) -> impl Future<Output = Result<ContainerStarted, RuntimeError>> + Send;
     /// Sends a signal to a container's init.
-    fn signal(&self, id: &ContainerId, signal: i32) -> impl Future<Output = Result<(), RuntimeError>> + Send;
+    fn signal(
+        &self,
+        id: &ContainerId,
+        signal: i32,
+    ) -> impl Future<Output = Result<(), RuntimeError>> + Send;
     /// Waits until the container exits (immediately if it has).
-    fn wait(&self, id: &ContainerId) -> impl Future<Output = Result<ContainerExit, RuntimeError>> + Send;
+    fn wait(
+        &self,
+        id: &ContainerId,
+    ) -> impl Future<Output = Result<ContainerExit, RuntimeError>> + Send;
     /// Removes a container that has exited (killing it first if not) with its rootfs, cgroup and
     /// state. Removing a missing container succeeds.
-    fn remove_container(&self, id: &ContainerId) -> impl Future<Output = Result<(), RuntimeError>> + Send;
+    fn remove_container(
+        &self,
+        id: &ContainerId,
+    ) -> impl Future<Output = Result<(), RuntimeError>> + Send;
     /// Runs a command in a running container.
-    fn exec(&self, id: &ContainerId, args: &[String], timeout_ms: u64) -> impl Future<Output = Result<ExecResult, RuntimeError>> + Send;
+    fn exec(
+        &self,
+        id: &ContainerId,
+        args: &[String],
+        timeout_ms: u64,
+    ) -> impl Future<Output = Result<ExecResult, RuntimeError>> + Send;
     /// Containers and sandboxes found at start-up (re-adoption) and since.
     fn list_containers(&self) -> impl Future<Output = Vec<ContainerRecord>> + Send;
     fn list_sandboxes(&self) -> impl Future<Output = Vec<SandboxStatus>> + Send;

@@ -22,13 +22,18 @@ pub fn create(request: &NamespacesRequest) -> Result<(), String> {
     }
     nix::sched::unshare(flags).map_err(|e| format!("unshare: {e}"))?;
     if request.uts.is_some() {
-        nix::unistd::sethostname(&request.hostname).map_err(|e| format!("sethostname {:?}: {e}", request.hostname))?;
+        nix::unistd::sethostname(&request.hostname)
+            .map_err(|e| format!("sethostname {:?}: {e}", request.hostname))?;
     }
     if request.net.is_some() {
         loopback_up().map_err(|e| format!("bringing lo up: {e}"))?;
     }
     let mut pinned = Vec::new();
-    let pins = [("net", request.net.as_deref()), ("ipc", Some(request.ipc.as_path())), ("uts", request.uts.as_deref())];
+    let pins = [
+        ("net", request.net.as_deref()),
+        ("ipc", Some(request.ipc.as_path())),
+        ("uts", request.uts.as_deref()),
+    ];
     for (kind, target) in pins {
         let Some(target) = target else { continue };
         if let Err(e) = pin(kind, target) {
@@ -43,10 +48,18 @@ pub fn create(request: &NamespacesRequest) -> Result<(), String> {
 }
 
 fn pin(kind: &str, target: &Path) -> Result<(), String> {
+    // A pin left by a crashed agent would make the create fail (nsfs refuses writes).
+    let _ = unpin(target);
     std::fs::File::create(target).map_err(|e| format!("{}: {e}", target.display()))?;
     let source = format!("/proc/self/ns/{kind}");
-    nix::mount::mount(Some(source.as_str()), target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-        .map_err(|e| format!("pinning {kind} namespace on {}: {e}", target.display()))
+    nix::mount::mount(
+        Some(source.as_str()),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| format!("pinning {kind} namespace on {}: {e}", target.display()))
 }
 
 /// Releases a pinned namespace file. Missing or already unmounted files are fine.

@@ -66,7 +66,13 @@ impl PidFd {
     pub fn signal(&self, signal: i32) -> io::Result<()> {
         // SAFETY: the pidfd is valid for the lifetime of self; a null siginfo is allowed.
         let rc = unsafe {
-            libc::syscall(libc::SYS_pidfd_send_signal, self.fd.as_raw_fd(), signal, std::ptr::null::<libc::siginfo_t>(), 0)
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.fd.as_raw_fd(),
+                signal,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
         };
         if rc < 0 {
             let error = io::Error::last_os_error();
@@ -86,12 +92,21 @@ impl PidFd {
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         // SAFETY: P_PIDFD with our valid fd; `info` is a valid pointer.
         let rc = unsafe {
-            libc::waitid(libc::P_PIDFD, self.fd.as_raw_fd() as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG)
+            libc::waitid(
+                libc::P_PIDFD,
+                self.fd.as_raw_fd() as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG,
+            )
         };
         if rc < 0 {
             let error = io::Error::last_os_error();
             if error.raw_os_error() == Some(libc::ECHILD) {
-                return Ok(if self.is_alive() { None } else { Some(ExitStatus::Unknown) });
+                return Ok(if self.is_alive() {
+                    None
+                } else {
+                    Some(ExitStatus::Unknown)
+                });
             }
             return Err(error);
         }
@@ -124,7 +139,12 @@ impl PidFd {
     pub async fn wait(&self) -> io::Result<ExitStatus> {
         // SAFETY: the pidfd is owned by `self`, which outlives this registration (dropped at
         // the end of this function); the raw fd therefore stays open and unchanged meanwhile.
-        let async_fd = unsafe { tokio::io::unix::AsyncFd::register_with_interest(self.fd.as_raw_fd(), tokio::io::Interest::READABLE) }?;
+        let async_fd = unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(
+                self.fd.as_raw_fd(),
+                tokio::io::Interest::READABLE,
+            )
+        }?;
         loop {
             if let Some(status) = self.try_wait()? {
                 return Ok(status);
@@ -172,14 +192,23 @@ mod tests {
 
     #[tokio::test]
     async fn a_child_exit_code_is_collected_through_its_pidfd() {
-        let child = std::process::Command::new("sh").args(["-c", "exit 7"]).spawn().unwrap();
+        let child = std::process::Command::new("sh")
+            .args(["-c", "exit 7"])
+            .spawn()
+            .unwrap();
         let pidfd = PidFd::open(child.id() as i32).unwrap();
         assert_eq!(pidfd.wait().await.unwrap(), ExitStatus::Code(7));
-        let child = std::process::Command::new("sleep").arg("10").spawn().unwrap();
+        let child = std::process::Command::new("sleep")
+            .arg("10")
+            .spawn()
+            .unwrap();
         let pidfd = PidFd::open(child.id() as i32).unwrap();
         assert!(pidfd.is_alive());
         pidfd.signal(libc::SIGKILL).unwrap();
-        assert_eq!(pidfd.wait().await.unwrap(), ExitStatus::Signal(libc::SIGKILL));
+        assert_eq!(
+            pidfd.wait().await.unwrap(),
+            ExitStatus::Signal(libc::SIGKILL)
+        );
     }
 }
 

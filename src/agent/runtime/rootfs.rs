@@ -14,8 +14,13 @@ pub enum RootfsError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
     #[error("mounting overlay at {target}: {source}")]
-    Mount { target: PathBuf, source: nix::errno::Errno },
-    #[error("{layers} layers make the overlay options longer than {MOUNT_OPTIONS_BYTES_MAX} bytes")]
+    Mount {
+        target: PathBuf,
+        source: nix::errno::Errno,
+    },
+    #[error(
+        "{layers} layers make the overlay options longer than {MOUNT_OPTIONS_BYTES_MAX} bytes"
+    )]
     TooManyLayers { layers: usize },
 }
 
@@ -39,16 +44,30 @@ impl RootfsPaths {
 
 /// Mounts `layers` (bottom first) with a fresh writable upper layer at `paths.target`. An image
 /// without layers gets an empty lower directory.
-pub fn mount(layers: &[PathBuf], paths: &RootfsPaths, empty_lower: &Path) -> Result<(), RootfsError> {
+pub fn mount(
+    layers: &[PathBuf],
+    paths: &RootfsPaths,
+    empty_lower: &Path,
+) -> Result<(), RootfsError> {
     for dir in [&paths.upper, &paths.work, &paths.target] {
-        std::fs::create_dir_all(dir).map_err(|source| RootfsError::Io { path: dir.clone(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| RootfsError::Io {
+            path: dir.clone(),
+            source,
+        })?;
     }
     let lowers: Vec<String> = if layers.is_empty() {
-        std::fs::create_dir_all(empty_lower).map_err(|source| RootfsError::Io { path: empty_lower.to_path_buf(), source })?;
+        std::fs::create_dir_all(empty_lower).map_err(|source| RootfsError::Io {
+            path: empty_lower.to_path_buf(),
+            source,
+        })?;
         vec![empty_lower.display().to_string()]
     } else {
         // overlayfs lists the top layer first.
-        layers.iter().rev().map(|l| l.display().to_string()).collect()
+        layers
+            .iter()
+            .rev()
+            .map(|l| l.display().to_string())
+            .collect()
     };
     let options = format!(
         "lowerdir={},upperdir={},workdir={}",
@@ -57,10 +76,21 @@ pub fn mount(layers: &[PathBuf], paths: &RootfsPaths, empty_lower: &Path) -> Res
         paths.work.display()
     );
     if options.len() > MOUNT_OPTIONS_BYTES_MAX {
-        return Err(RootfsError::TooManyLayers { layers: layers.len() });
+        return Err(RootfsError::TooManyLayers {
+            layers: layers.len(),
+        });
     }
-    nix::mount::mount(Some("overlay"), &paths.target, Some("overlay"), MsFlags::empty(), Some(options.as_str()))
-        .map_err(|source| RootfsError::Mount { target: paths.target.clone(), source })
+    nix::mount::mount(
+        Some("overlay"),
+        &paths.target,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(options.as_str()),
+    )
+    .map_err(|source| RootfsError::Mount {
+        target: paths.target.clone(),
+        source,
+    })
 }
 
 /// Unmounts the root filesystem; not mounted is fine.
@@ -74,8 +104,12 @@ pub fn unmount(target: &Path) -> io::Result<()> {
 /// Whether `path` is a mount point (its device differs from its parent's).
 pub fn is_mounted(path: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
-    let (Ok(meta), Some(parent)) = (std::fs::metadata(path), path.parent()) else { return false };
-    std::fs::metadata(parent).map(|p| p.dev() != meta.dev()).unwrap_or(false)
+    let (Ok(meta), Some(parent)) = (std::fs::metadata(path), path.parent()) else {
+        return false;
+    };
+    std::fs::metadata(parent)
+        .map(|p| p.dev() != meta.dev())
+        .unwrap_or(false)
 }
 
 /// Whether a regular file has something mounted on it (a pinned namespace): it then shows the

@@ -68,8 +68,11 @@ pub fn delete(state_root: &Path, id: &str) -> Result<(), String> {
     if !dir.exists() {
         return Ok(());
     }
-    let mut container = Container::load(dir.clone()).map_err(|e| format!("loading container {id}: {e}"))?;
-    container.delete(true).map_err(|e| format!("deleting container {id}: {e}"))
+    let mut container =
+        Container::load(dir.clone()).map_err(|e| format!("loading container {id}: {e}"))?;
+    container
+        .delete(true)
+        .map_err(|e| format!("deleting container {id}: {e}"))
 }
 
 /// Runs `args` in the running container, capturing up to `output_bytes_max` bytes of stdout
@@ -105,11 +108,25 @@ pub fn exec(request: &ExecRequest) -> Result<(ExecOutcome, Vec<u8>), String> {
             return Ok((ExecOutcome::TimedOut, output));
         }
         let mut fds = [
-            libc::pollfd { fd: reader.as_raw_fd(), events: if pipe_open { libc::POLLIN } else { 0 }, revents: 0 },
-            libc::pollfd { fd: pidfd_raw(&pidfd), events: libc::POLLIN, revents: 0 },
+            libc::pollfd {
+                fd: reader.as_raw_fd(),
+                events: if pipe_open { libc::POLLIN } else { 0 },
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: pidfd_raw(&pidfd),
+                events: libc::POLLIN,
+                revents: 0,
+            },
         ];
         // SAFETY: two valid pollfds; timeout bounded by the deadline.
-        unsafe { libc::poll(fds.as_mut_ptr(), 2, remaining.as_millis().min(i32::MAX as u128) as i32) };
+        unsafe {
+            libc::poll(
+                fds.as_mut_ptr(),
+                2,
+                remaining.as_millis().min(i32::MAX as u128) as i32,
+            )
+        };
         if pipe_open && fds[0].revents != 0 {
             let mut chunk = [0u8; 4096];
             match reader.read(&mut chunk) {
@@ -121,9 +138,13 @@ pub fn exec(request: &ExecRequest) -> Result<(ExecOutcome, Vec<u8>), String> {
             }
         }
         if fds[1].revents != 0 {
-            let status = nix::sys::wait::waitpid(pid, None).map_err(|e| format!("waiting for exec: {e}"))?;
+            let status =
+                nix::sys::wait::waitpid(pid, None).map_err(|e| format!("waiting for exec: {e}"))?;
             // Drain what is left without blocking on descendants that kept the pipe open.
-            let _ = nix::fcntl::fcntl(reader.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
+            let _ = nix::fcntl::fcntl(
+                reader.as_raw_fd(),
+                nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+            );
             let mut chunk = [0u8; 4096];
             while let Ok(n) = reader.read(&mut chunk) {
                 if n == 0 {
@@ -133,8 +154,12 @@ pub fn exec(request: &ExecRequest) -> Result<(ExecOutcome, Vec<u8>), String> {
                 output.extend_from_slice(&chunk[..n.min(room)]);
             }
             let exit = match status {
-                nix::sys::wait::WaitStatus::Exited(_, code) => super::process::ExitStatus::Code(code),
-                nix::sys::wait::WaitStatus::Signaled(_, signal, _) => super::process::ExitStatus::Signal(signal as i32),
+                nix::sys::wait::WaitStatus::Exited(_, code) => {
+                    super::process::ExitStatus::Code(code)
+                }
+                nix::sys::wait::WaitStatus::Signaled(_, signal, _) => {
+                    super::process::ExitStatus::Signal(signal as i32)
+                }
                 _ => super::process::ExitStatus::Unknown,
             };
             return Ok((ExecOutcome::Exited(exit), output));
