@@ -3,4 +3,5 @@ pub mod commands;
 pub mod image;
 pub mod logs;
 pub mod network;
+pub mod reconcile;
 pub mod runtime;
