@@ -3,5 +3,6 @@ pub mod commands;
 pub mod image;
 pub mod logs;
 pub mod network;
+pub mod pods;
 pub mod reconcile;
 pub mod runtime;

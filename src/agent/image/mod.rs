@@ -5,7 +5,10 @@ pub mod extract;
 pub mod import;
 pub mod oci;
 pub mod platform;
+pub mod pull;
 pub mod reference;
+pub mod registries;
+pub mod service;
 pub mod store;
 
 pub use digest::Digest;
