@@ -5,4 +5,5 @@ mod cluster;
 mod flash;
 mod packaging;
 mod pki;
+mod runtime;
 mod store;
