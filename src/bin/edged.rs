@@ -1,19 +1,34 @@
-//! `edged`: the Flotilla daemon. One subcommand per role (`master`, …), each a thin function
-//! that builds its module's configuration and calls its `run`.
+//! `edged`: the Flotilla daemon (`master`, `agent`, `check`, …). A thin dispatcher: each
+//! subcommand's flags and behaviour live in the library.
 use clap::{Parser, Subcommand};
 
 /// The Flotilla daemon.
-#[derive(Debug, Parser)]
-#[command(name = "edged", version = flotilla::version::LONG)]
+#[derive(Parser)]
+#[command(name = "edged", version = flotilla::version::LONG, about = "The Flotilla daemon")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 enum Command {
-    /// Run the control plane: API server and store
+    /// Run the control plane: API server, store, scheduler and controllers
     Master(flotilla::master::MasterArgs),
+    /// Run pods on this node (`--standalone --manifests DIR` without a master)
+    Agent(flotilla::agent::commands::agent::Args),
+    /// List this node's pods and containers
+    Ps(flotilla::agent::commands::ps::Args),
+    /// Print a container's logs
+    Logs(flotilla::agent::commands::logs::Args),
+    /// Manage the node's images
+    Image(flotilla::agent::commands::image::Args),
+    /// Check whether this host can run pods
+    Check(flotilla::agent::commands::check::Args),
+    /// Benchmarks that print tables
+    Bench(flotilla::agent::commands::bench::Args),
+    /// Internal: the single-threaded container helper the agent starts
+    #[command(name = "runtime-helper", hide = true)]
+    RuntimeHelper,
 }
 
 /// Completes on SIGINT or SIGTERM.
@@ -48,27 +63,28 @@ async fn master(args: flotilla::master::MasterArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    if let Err(error) = flotilla::systemd::init_tracing("edged") {
-        eprintln!("error: {error}");
-        return std::process::ExitCode::FAILURE;
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+fn run_master(args: flotilla::master::MasterArgs) -> anyhow::Result<()> {
+    flotilla::systemd::init_tracing("edged")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return std::process::ExitCode::FAILURE;
-        }
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(master(args))
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        // Before anything starts a thread: the helper forks.
+        Command::RuntimeHelper => flotilla::agent::commands::runtime_helper::run(),
+        Command::Master(args) => run_master(args),
+        Command::Agent(args) => flotilla::agent::commands::agent::run(args),
+        Command::Ps(args) => flotilla::agent::commands::ps::run(args),
+        Command::Logs(args) => flotilla::agent::commands::logs::run(args),
+        Command::Image(args) => flotilla::agent::commands::image::run(args),
+        Command::Check(args) => flotilla::agent::commands::check::run(args),
+        Command::Bench(args) => flotilla::agent::commands::bench::run(args),
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Master(args) => master(args).await,
-        }
-    });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
