@@ -1,7 +1,7 @@
 //! The integration test binary: one module per area.
 mod api;
-mod control;
 mod cluster;
+mod control;
 mod flash;
 mod packaging;
 mod pki;

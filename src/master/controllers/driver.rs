@@ -551,7 +551,9 @@ mod tests {
 
     fn create(store: &Store, resource: impl Into<Resource>) {
         let resource = resource.into();
-        store.create(&key_of(&resource), resource.to_value()).unwrap();
+        store
+            .create(&key_of(&resource), resource.to_value())
+            .unwrap();
     }
 
     fn list<T: ApiObject>(store: &Store) -> Vec<T> {
@@ -586,12 +588,20 @@ mod tests {
     async fn until(what: &str, mut check: impl FnMut() -> bool) {
         let deadline = tokio::time::Instant::now() + Duration::from_millis(CONVERGE_TIMEOUT_MS);
         while !check() {
-            assert!(tokio::time::Instant::now() < deadline, "timed out waiting: {what}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting: {what}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
-    fn start(store: &Store) -> (tokio::task::JoinHandle<()>, tokio::sync::oneshot::Sender<()>) {
+    fn start(
+        store: &Store,
+    ) -> (
+        tokio::task::JoinHandle<()>,
+        tokio::sync::oneshot::Sender<()>,
+    ) {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let config = BrainConfig {
             resync_ms: 100,
@@ -670,8 +680,13 @@ mod tests {
         let mut d = list::<Deployment>(&store).remove(0);
         d.spec.template.spec.containers[0].image = Some("nginx:1.28".into());
         let resource: Resource = d.into();
-        store.update(&key_of(&resource), resource.to_value()).unwrap();
-        until("the rollout started", || list::<ReplicaSet>(&store).len() == 2).await;
+        store
+            .update(&key_of(&resource), resource.to_value())
+            .unwrap();
+        until("the rollout started", || {
+            list::<ReplicaSet>(&store).len() == 2
+        })
+        .await;
         stop.send(()).unwrap();
         task.await.unwrap();
 
