@@ -11,3 +11,5 @@ pub mod flash;
 pub mod master;
 pub mod pki;
 pub mod store;
+pub mod systemd;
+pub mod version;

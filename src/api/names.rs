@@ -139,6 +139,92 @@ pub fn label_value_errors(s: &str) -> Vec<String> {
     errs
 }
 
+/// Longest port name (an IANA service name).
+pub const PORT_NAME_MAX_LEN: usize = 15;
+
+/// Problems with `s` as a port name (IANA_SVC_NAME: `http`, `metrics-1`); empty when valid.
+pub fn port_name_errors(s: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if s.len() > PORT_NAME_MAX_LEN {
+        errs.push(max_len_msg(PORT_NAME_MAX_LEN));
+    }
+    let b = s.as_bytes();
+    if b.is_empty() || !b.iter().all(|&c| is_lower_alnum(c) || c == b'-') {
+        errs.push("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)".into());
+    } else if !b.iter().any(|c| c.is_ascii_lowercase()) {
+        errs.push("must contain at least one letter (a-z)".into());
+    }
+    if s.contains("--") {
+        errs.push("must not contain consecutive hyphens".into());
+    }
+    if b.first() == Some(&b'-') || b.last() == Some(&b'-') {
+        errs.push("must not begin or end with a hyphen".into());
+    }
+    errs
+}
+
+/// `.`, `..` and `..x` would escape the directory a key is projected into.
+fn chdir_prefix_errors(s: &str) -> Vec<String> {
+    match s {
+        "." => vec!["must not be '.'".into()],
+        ".." => vec!["must not be '..'".into()],
+        _ if s.starts_with("..") => vec!["must not start with '..'".into()],
+        _ => Vec::new(),
+    }
+}
+
+/// Problems with `s` as a ConfigMap or Secret key; empty when valid.
+pub fn config_key_errors(s: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if s.len() > DNS1123_SUBDOMAIN_MAX_LEN {
+        errs.push(max_len_msg(DNS1123_SUBDOMAIN_MAX_LEN));
+    }
+    let ok = !s.is_empty()
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.');
+    if !ok {
+        errs.push("a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')".into());
+    }
+    errs.extend(chdir_prefix_errors(s));
+    errs
+}
+
+/// Problems with `s` as an environment variable name; empty when valid.
+pub fn env_var_name_errors(s: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    let b = s.as_bytes();
+    let ok = !b.is_empty()
+        && !b[0].is_ascii_digit()
+        && b.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.');
+    if !ok {
+        errs.push("a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit (e.g. 'my.env-name',  or 'MY_ENV.NAME',  or 'MyEnvName1', regex used for validation is '[-._a-zA-Z][-._a-zA-Z0-9]*')".into());
+    }
+    errs.extend(chdir_prefix_errors(s));
+    errs
+}
+
+/// Kubernetes' alphabet for generated name suffixes and hashes: no vowels (no words), no
+/// look-alike characters (`0`/`o`, `1`/`l`).
+pub const SAFE_ALPHABET: &[u8; 27] = b"bcdfghjklmnpqrstvwxz2456789";
+
+/// Length of the random suffix `generateName` gets.
+pub const GENERATED_SUFFIX_LEN: usize = 5;
+
+/// `metadata.generateName` completed like Kubernetes' `SimpleNameGenerator`: the prefix cut
+/// to 58 characters, then five characters from `SAFE_ALPHABET` drawn from `random` (the
+/// caller's randomness; cores take it as an input).
+pub fn generated_name(prefix: &str, random: u64) -> String {
+    let keep = DNS1123_LABEL_MAX_LEN - GENERATED_SUFFIX_LEN;
+    let mut name: String = prefix.chars().take(keep).collect();
+    let mut r = random;
+    for _ in 0..GENERATED_SUFFIX_LEN {
+        name.push(SAFE_ALPHABET[(r % SAFE_ALPHABET.len() as u64) as usize] as char);
+        r /= SAFE_ALPHABET.len() as u64;
+    }
+    name
+}
+
 /// Which naming rule a kind's `metadata.name` follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameRule {
@@ -375,6 +461,38 @@ mod tests {
         for bad in ["-v", "v-", "a b", "a/b", &"x".repeat(64)] {
             assert!(!label_value_errors(bad).is_empty(), "{bad}");
         }
+    }
+
+    #[test]
+    fn port_names_follow_the_iana_service_name_rules() {
+        assert!(port_name_errors("http").is_empty());
+        assert!(port_name_errors("metrics-1").is_empty());
+        assert!(!port_name_errors("8080").is_empty());
+        assert!(!port_name_errors("HTTP").is_empty());
+        assert!(!port_name_errors("a--b").is_empty());
+        assert!(!port_name_errors("-a").is_empty());
+        assert!(!port_name_errors("abcdefghijklmnop").is_empty());
+    }
+
+    #[test]
+    fn config_keys_and_env_names_follow_kubernetes_rules() {
+        assert!(config_key_errors("app.properties").is_empty());
+        assert!(config_key_errors("KEY_NAME-1").is_empty());
+        assert!(!config_key_errors("a/b").is_empty());
+        assert!(!config_key_errors("..data").is_empty());
+        assert!(env_var_name_errors("MY_ENV.NAME").is_empty());
+        assert!(!env_var_name_errors("1X").is_empty());
+        assert!(!env_var_name_errors("A=B").is_empty());
+    }
+
+    #[test]
+    fn generated_names_append_five_safe_characters_to_a_cut_prefix() {
+        let n = generated_name("web-", 0);
+        assert_eq!(n, "web-bbbbb");
+        let long = generated_name(&"x".repeat(70), 12345);
+        assert_eq!(long.len(), 63);
+        assert!(dns1123_subdomain_errors(&long).is_empty());
+        assert_ne!(generated_name("web-", 1), generated_name("web-", 2));
     }
 
     #[test]

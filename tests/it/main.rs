@@ -1,4 +1,7 @@
 //! The integration test binary: one module per area.
+mod control;
+mod flash;
+mod packaging;
 mod pki;
 mod runtime;
 mod store;
