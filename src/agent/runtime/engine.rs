@@ -444,17 +444,6 @@ impl Engine {
         }
     }
 
-    /// The host's primary IPv4 address (the pod IP of `hostNetwork` pods).
-    async fn host_ip() -> Option<std::net::Ipv4Addr> {
-        let route =
-            crate::agent::network::command::run("ip", &["-4", "-o", "route", "get", "1.1.1.1"], "")
-                .await
-                .ok()?;
-        let mut words = route.split_whitespace();
-        words.find(|w| *w == "src")?;
-        words.next()?.parse().ok()
-    }
-
     async fn start_inner(
         self: &Arc<Engine>,
         config: &ContainerConfig,
@@ -588,7 +577,7 @@ impl ContainerRuntime for Arc<Engine> {
                 .await?;
             let mut status = status.clone();
             status.ip = if config.host_network {
-                Engine::host_ip().await
+                crate::agent::network::host_ipv4().await
             } else {
                 let ip = self
                     .network
