@@ -65,8 +65,10 @@ pub async fn run(
         watch_permits: Arc::new(Semaphore::new(rest::WATCHES_MAX)),
         ca_pin: prepared.pki.ca_pin(),
     });
+    let brain = controllers::spawn(state.store.clone(), state.shutdown.clone());
     tracing::info!(address = %local, "API server listening");
     server::serve(listener, Arc::new(tls), state, stop, shutdown).await;
+    let _ = brain.await;
     tracing::info!("API server stopped");
     Ok(())
 }
