@@ -18,7 +18,7 @@ use crate::api::{
     DaemonSet, DaemonSetUpdateStrategyType, Deployment, Kind, ReplicaSet, Resource, Time,
 };
 use crate::master::controllers::deployment::{equal_ignore_hash, reason, revision};
-use crate::master::route::{collection_path, object_path};
+use crate::master::route::object_path;
 
 /// The template annotation `rollout restart` sets.
 pub const RESTARTED_AT_ANNOTATION: &str = "kubectl.kubernetes.io/restartedAt";
@@ -270,23 +270,17 @@ async fn status(context: &Context, args: StatusArgs) -> anyhow::Result<()> {
 /// The ReplicaSets the Deployment controls.
 async fn owned_replica_sets(client: &Client, d: &Deployment) -> anyhow::Result<Vec<ReplicaSet>> {
     let namespace = d.metadata.namespace_or_default();
-    let list = client
-        .get_json(&collection_path(Kind::ReplicaSet, Some(namespace.as_str())))
-        .await?;
-    let items = list
-        .get("items")
-        .and_then(|i| i.as_array())
-        .cloned()
-        .unwrap_or_default();
+    let (items, _) = super::get::list(
+        client,
+        Kind::ReplicaSet,
+        Some(namespace.as_str()),
+        None,
+        None,
+    )
+    .await?;
     Ok(items
         .into_iter()
-        .filter_map(|mut item| {
-            if let Some(map) = item.as_object_mut() {
-                map.entry("apiVersion").or_insert_with(|| json!("apps/v1"));
-                map.entry("kind").or_insert_with(|| json!("ReplicaSet"));
-            }
-            Resource::from_value(item).ok()?.downcast::<ReplicaSet>()
-        })
+        .filter_map(|item| Resource::from_value(item).ok()?.downcast::<ReplicaSet>())
         .filter(|rs| {
             rs.metadata
                 .controller_ref()

@@ -1,4 +1,5 @@
 //! The integration test binary: one module per area.
+mod brain;
 mod control;
 mod flash;
 mod packaging;
