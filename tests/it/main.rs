@@ -1,7 +1,8 @@
 //! The integration test binary: one module per area.
 mod api;
-mod control;
+mod brain;
 mod cluster;
+mod control;
 mod flash;
 mod packaging;
 mod pki;

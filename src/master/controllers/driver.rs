@@ -75,6 +75,23 @@ pub async fn run(
     Brain::new(store, config).run(shutdown).await
 }
 
+/// Starts the scheduler and the controllers as a task that stops when `stopping` turns
+/// true (the master's shutdown signal). The one call `master::run` makes.
+pub fn spawn(
+    store: Store,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let stopped = async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        };
+        match run(store, BrainConfig::default(), stopped).await {
+            Ok(()) => tracing::debug!("controllers stopped"),
+            Err(error) => tracing::error!(%error, "the scheduler and controllers stopped"),
+        }
+    })
+}
+
 /// Which objects need a pass.
 #[derive(Debug, Default)]
 struct Dirty {
@@ -551,7 +568,9 @@ mod tests {
 
     fn create(store: &Store, resource: impl Into<Resource>) {
         let resource = resource.into();
-        store.create(&key_of(&resource), resource.to_value()).unwrap();
+        store
+            .create(&key_of(&resource), resource.to_value())
+            .unwrap();
     }
 
     fn list<T: ApiObject>(store: &Store) -> Vec<T> {
@@ -586,12 +605,20 @@ mod tests {
     async fn until(what: &str, mut check: impl FnMut() -> bool) {
         let deadline = tokio::time::Instant::now() + Duration::from_millis(CONVERGE_TIMEOUT_MS);
         while !check() {
-            assert!(tokio::time::Instant::now() < deadline, "timed out waiting: {what}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting: {what}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
-    fn start(store: &Store) -> (tokio::task::JoinHandle<()>, tokio::sync::oneshot::Sender<()>) {
+    fn start(
+        store: &Store,
+    ) -> (
+        tokio::task::JoinHandle<()>,
+        tokio::sync::oneshot::Sender<()>,
+    ) {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let config = BrainConfig {
             resync_ms: 100,
@@ -670,8 +697,13 @@ mod tests {
         let mut d = list::<Deployment>(&store).remove(0);
         d.spec.template.spec.containers[0].image = Some("nginx:1.28".into());
         let resource: Resource = d.into();
-        store.update(&key_of(&resource), resource.to_value()).unwrap();
-        until("the rollout started", || list::<ReplicaSet>(&store).len() == 2).await;
+        store
+            .update(&key_of(&resource), resource.to_value())
+            .unwrap();
+        until("the rollout started", || {
+            list::<ReplicaSet>(&store).len() == 2
+        })
+        .await;
         stop.send(()).unwrap();
         task.await.unwrap();
 

@@ -19,7 +19,7 @@ pub mod pod_state;
 pub mod replicaset;
 
 pub use action::{Action, EventRecord, ObjectRef};
-pub use driver::{run, Brain, BrainConfig, BrainError};
+pub use driver::{run, spawn, Brain, BrainConfig, BrainError};
 pub use names::NameSource;
 
 #[cfg(test)]
