@@ -352,3 +352,25 @@ async fn http2_is_served_on_the_same_port() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.version(), hyper::Version::HTTP_2);
 }
+
+#[tokio::test]
+async fn sigterm_stops_the_master_cleanly_while_a_watch_is_open() {
+    let mut master = Master::start();
+    let watcher = master.admin_client();
+    let path = with_query(CONFIG_MAPS, &[("watch", "true")]);
+    let mut stream = watcher.watch(&path).await.unwrap();
+    assert!(
+        master.stop(),
+        "the master did not exit cleanly:\n{}",
+        master.log()
+    );
+    assert!(
+        stream.next().await.is_none(),
+        "the watch outlived the master"
+    );
+    assert!(
+        master.log().contains("API server stopped"),
+        "{}",
+        master.log()
+    );
+}
