@@ -13,7 +13,9 @@ pub struct VersionArgs {
 /// The client lines: kubectl's `Client Version:` and the build facts.
 pub fn client_lines() -> String {
     use crate::version::{GIT_COMMIT, PROFILE, TARGET, VERSION};
-    format!("Client Version: v{VERSION}\ncommit: {GIT_COMMIT}\ntarget: {TARGET}\nprofile: {PROFILE}\n")
+    format!(
+        "Client Version: v{VERSION}\ncommit: {GIT_COMMIT}\ntarget: {TARGET}\nprofile: {PROFILE}\n"
+    )
 }
 
 pub async fn run(context: &Context, args: VersionArgs) -> anyhow::Result<()> {

@@ -213,7 +213,10 @@ fn version_and_completion_work() {
     assert_eq!(lines[0], format!("Client Version: {expected}"));
     assert!(lines.iter().any(|l| l.starts_with("target: ")), "{version}");
     assert!(
-        lines.last().unwrap().starts_with(&format!("Server Version: {expected}")),
+        lines
+            .last()
+            .unwrap()
+            .starts_with(&format!("Server Version: {expected}")),
         "{version}"
     );
     let bash = ok(master.edgectl(&["completion", "bash"]));

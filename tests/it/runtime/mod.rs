@@ -7,3 +7,4 @@ mod extract;
 mod harness;
 mod images;
 mod prereq;
+mod standalone;
