@@ -108,6 +108,12 @@ impl Agent {
                 tracing::warn!(file = %path.display(), error = %e, "air-gap import");
             }
         }
+        for dir in [data_dir.join("pods"), data_dir.join("logs")] {
+            std::fs::create_dir_all(&dir).map_err(|source| AgentError::Watch {
+                path: dir.clone(),
+                source,
+            })?;
+        }
         let engine = Engine::open(config.engine.clone()).await?;
         let objects = Arc::new(ObjectSet::default());
         let (statuses, _) = watch::channel(StatusMap::new());

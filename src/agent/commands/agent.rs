@@ -40,9 +40,6 @@ pub struct Args {
     /// Containers' cgroups live under /<this>/.
     #[arg(long, default_value = "flotilla")]
     pub cgroup_parent: String,
-    /// Pod network namespaces are /run/netns/<this><sandbox id>.
-    #[arg(long, default_value = "flot-")]
-    pub netns_prefix: String,
     /// Registry mirrors and credentials (k3s registries.yaml format).
     #[arg(long, default_value = crate::agent::image::registries::DEFAULT_PATH)]
     pub registries: PathBuf,
@@ -72,7 +69,6 @@ impl Args {
         config.image_gc_high_percent = self.image_gc_high_percent;
         config.engine.run_dir = self.run_dir.clone();
         config.engine.cgroup_parent = self.cgroup_parent.trim_matches('/').to_string();
-        config.engine.netns_prefix = self.netns_prefix.clone();
         config.engine.log_limits = LogLimits {
             file_bytes_max: self.log_max_bytes.max(4096),
             files_max: self.log_max_files.max(1),

@@ -1,5 +1,5 @@
 //! Test nodes: an `Engine` with its own data directory, run directory, bridge, pod subnet,
-//! nftables table, netns prefix and cgroup parent, so that tests run in parallel (threads or
+//! nftables table and cgroup parent, so that tests run in parallel (threads or
 //! processes) without seeing each other; everything is removed when the node is dropped.
 use std::fs;
 use std::io::Write;
@@ -116,7 +116,6 @@ impl NodeSettings {
         engine.run_dir = PathBuf::from(format!("/run/flotilla-test/{name}-{}", std::process::id()));
         engine.helper_program = PathBuf::from(env!("CARGO_BIN_EXE_edged"));
         engine.cgroup_parent = format!("flotilla-test/{name}");
-        engine.netns_prefix = format!("{name}-");
         engine.network = NetworkConfig {
             bridge: format!("{name}br"),
             pod_cidr: subnet.cidr().parse().unwrap(),
@@ -136,7 +135,7 @@ impl NodeSettings {
     }
 
     /// Removes what the node left, even after a failed test: container processes (by
-    /// cgroup), mounts under its directories and its `/run/netns` names, bridge, nftables
+    /// cgroup), mounts under its directories (pinned namespaces included), bridge, nftables
     /// table, run directory and cgroup parent.
     pub fn cleanup(&self) {
         let cgroup_root = Path::new("/sys/fs/cgroup");
@@ -158,22 +157,17 @@ impl NodeSettings {
             }
         }
         let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let netns_prefix = format!("/run/netns/{}", self.engine.netns_prefix);
         let mut targets: Vec<&str> = mountinfo
             .lines()
             .filter_map(|l| l.split_whitespace().nth(4))
             .filter(|t| {
                 t.starts_with(self.dir.path().to_str().unwrap())
                     || t.starts_with(self.engine.run_dir.to_str().unwrap())
-                    || t.starts_with(&netns_prefix)
             })
             .collect();
         targets.sort_by_key(|t| std::cmp::Reverse(t.len()));
         for target in targets {
             let _ = nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH);
-            if target.starts_with(&netns_prefix) {
-                let _ = fs::remove_file(target);
-            }
         }
         let network = &self.engine.network;
         let _ = std::process::Command::new("nft")
@@ -324,7 +318,6 @@ impl TestAgent {
             .args(["--pod-cidr", &self.settings.subnet.cidr()])
             .args(["--nft-table", &engine.network.nft_table])
             .args(["--cgroup-parent", &engine.cgroup_parent])
-            .args(["--netns-prefix", &engine.netns_prefix])
             .arg("--registries")
             .arg(self.settings.dir.path().join("registries.yaml"))
             .env("FLOTILLA_LOG", "info")

@@ -68,16 +68,11 @@ fn a_dropped_manifest_runs_reachable_on_its_ip_and_host_port_and_its_removal_cle
             .contains("reached-main")
     });
     // The containers are in the pod's network namespace, each in its own PID namespace.
-    let netns = std::fs::read_dir("/run/netns")
+    let netns = std::fs::read_dir(agent.settings.engine.run_dir.join("ns"))
         .unwrap()
         .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(&agent.settings.engine.netns_prefix)
-        })
+        .map(|e| e.path().join("net"))
+        .next()
         .expect("the pod's netns is pinned");
     let inode =
         |p: &std::path::Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
