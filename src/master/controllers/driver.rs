@@ -703,7 +703,13 @@ mod tests {
         let idle = store.revision();
         tokio::time::sleep(Duration::from_millis(1_000)).await;
         assert_eq!(store.revision(), idle, "an idle cluster writes nothing");
+        stop.send(()).unwrap();
+        task.await.unwrap();
 
+        // A restarted driver finds nothing to do either.
+        let (task, stop) = start(&store);
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        assert_eq!(store.revision(), idle, "a restart over a settled cluster writes nothing");
         stop.send(()).unwrap();
         task.await.unwrap();
     }
