@@ -65,7 +65,7 @@ pub struct StatusArgs {
     pub target: Vec<String>,
     /// Give up after this long (`30s`, `5m`, `1h`); 0 waits forever
     #[arg(long, default_value = "0s", value_parser = parse_timeout)]
-    pub timeout: Option<Duration>,
+    pub timeout: Timeout,
     /// Wait for the rollout to finish; with --watch=false only report once
     #[arg(short = 'w', long, default_value_t = true, action = clap::ArgAction::Set)]
     pub watch: bool,
@@ -91,12 +91,16 @@ pub struct UndoArgs {
     pub to_revision: i64,
 }
 
+/// How long `rollout status` waits; `None` is forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeout(pub Option<Duration>);
+
 /// Parses `--timeout`: `0`/`0s` is no timeout, otherwise `30s`, `5m`, `1h30m`.
-pub fn parse_timeout(text: &str) -> Result<Option<Duration>, String> {
+pub fn parse_timeout(text: &str) -> Result<Timeout, String> {
     if text.trim_end_matches('s').chars().all(|c| c == '0') && !text.is_empty() {
-        return Ok(None);
+        return Ok(Timeout(None));
     }
-    super::token::parse_ttl(text).map(Some)
+    super::token::parse_ttl(text).map(|d| Timeout(Some(d)))
 }
 
 pub async fn run(context: &Context, args: RolloutArgs) -> anyhow::Result<()> {
@@ -243,7 +247,7 @@ async fn status(context: &Context, args: StatusArgs) -> anyhow::Result<()> {
     let (kind, name) = target(&args.target, &[Kind::Deployment, Kind::DaemonSet])?;
     let client = context.client()?;
     let namespace = context.namespace();
-    let deadline = args.timeout.map(|t| tokio::time::Instant::now() + t);
+    let deadline = args.timeout.0.map(|t| tokio::time::Instant::now() + t);
     let mut last_line = String::new();
     loop {
         let resource = get_typed(&client, kind, namespace, &name).await?;
@@ -718,9 +722,49 @@ mod tests {
 
     #[test]
     fn timeouts_of_zero_wait_forever() {
-        assert_eq!(parse_timeout("0s"), Ok(None));
-        assert_eq!(parse_timeout("0"), Ok(None));
-        assert_eq!(parse_timeout("90s"), Ok(Some(Duration::from_secs(90))));
+        assert_eq!(parse_timeout("0s"), Ok(Timeout(None)));
+        assert_eq!(parse_timeout("0"), Ok(Timeout(None)));
+        assert_eq!(
+            parse_timeout("90s"),
+            Ok(Timeout(Some(Duration::from_secs(90))))
+        );
         assert!(parse_timeout("soon").is_err());
+    }
+
+    #[derive(Debug, clap::Parser)]
+    struct Line {
+        #[command(subcommand)]
+        command: RolloutCommand,
+    }
+
+    #[test]
+    fn command_lines_parse_like_kubectls() {
+        use clap::Parser;
+        let line = Line::try_parse_from([
+            "rollout",
+            "status",
+            "deployment/web",
+            "--timeout",
+            "30s",
+            "--watch=false",
+        ])
+        .unwrap();
+        let RolloutCommand::Status(args) = line.command else {
+            panic!("not status");
+        };
+        assert_eq!(args.timeout, Timeout(Some(Duration::from_secs(30))));
+        assert!(!args.watch);
+        let line =
+            Line::try_parse_from(["rollout", "undo", "deployment", "web", "--to-revision", "2"])
+                .unwrap();
+        let RolloutCommand::Undo(args) = line.command else {
+            panic!("not undo");
+        };
+        assert_eq!((args.target.len(), args.to_revision), (2, 2));
+        let line = Line::try_parse_from(["rollout", "status", "deployment/web"]).unwrap();
+        let RolloutCommand::Status(args) = line.command else {
+            panic!("not status");
+        };
+        assert_eq!((args.timeout, args.watch), (Timeout(None), true));
     }
 }

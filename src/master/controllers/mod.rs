@@ -17,6 +17,7 @@ pub mod events;
 pub mod names;
 pub mod pod_state;
 pub mod replicaset;
+pub mod wake;
 
 pub use action::{Action, EventRecord, ObjectRef};
 pub use driver::{run, spawn, Brain, BrainConfig, BrainError};

@@ -228,3 +228,64 @@ async fn a_master_killed_mid_rollout_finishes_it_after_restart() {
     let sizes: BTreeSet<i32> = replica_sets.iter().map(|rs| rs.replicas()).collect();
     assert_eq!(sizes, [0, 3].into());
 }
+
+#[tokio::test]
+async fn pause_holds_template_changes_and_restart_replaces_every_pod() {
+    let cluster = Cluster::start(&["pi-1", "pi-2", "pi-3"]).await;
+    cluster.apply(NGINX_DEPLOYMENT);
+    available(&cluster, 3).await;
+
+    assert_eq!(
+        cluster
+            .edgectl(&["rollout", "pause", "deployment/nginx-deployment"])
+            .trim(),
+        "deployment.apps/nginx-deployment paused"
+    );
+    cluster.apply(&NGINX_DEPLOYMENT.replace("nginx:1.14.2", NEW_IMAGE));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        cluster.replica_sets().await.len(),
+        1,
+        "paused: no new replica set"
+    );
+    let undo = cluster
+        .master
+        .edgectl(&["rollout", "undo", "deployment/nginx-deployment"]);
+    assert!(crate::control::harness::fails(undo).contains("paused"));
+
+    assert_eq!(
+        cluster
+            .edgectl(&["rollout", "resume", "deployment/nginx-deployment"])
+            .trim(),
+        "deployment.apps/nginx-deployment resumed"
+    );
+    available(&cluster, 3).await;
+    let before: BTreeSet<String> = cluster
+        .pods("app=nginx")
+        .await
+        .iter()
+        .map(|p| p.metadata.name.clone())
+        .collect();
+    assert_eq!(cluster.replica_sets().await.len(), 2);
+
+    assert_eq!(
+        cluster
+            .edgectl(&["rollout", "restart", "deployment/nginx-deployment"])
+            .trim(),
+        "deployment.apps/nginx-deployment restarted"
+    );
+    until("every pod replaced", || async {
+        cluster.report_all_ready("app=nginx").await;
+        let pods = cluster.pods("app=nginx").await;
+        let status = cluster
+            .deployment("nginx-deployment")
+            .await
+            .status
+            .unwrap_or_default();
+        let fresh = pods.iter().all(|p| !before.contains(&p.metadata.name));
+        (pods.len() == 3 && fresh && status.updated_replicas == 3 && status.available_replicas == 3)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(cluster.replica_sets().await.len(), 3);
+}
