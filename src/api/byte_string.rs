@@ -87,6 +87,12 @@ pub fn decode(text: &str) -> Result<Vec<u8>, Base64Error> {
         .enumerate()
         .filter(|(_, c)| *c != b'\n' && *c != b'\r')
         .collect();
+    if let Some(&(offset, _)) = chars
+        .iter()
+        .find(|(_, c)| *c != b'=' && sextet(*c).is_none())
+    {
+        return Err(Base64Error { offset });
+    }
     if chars.len() % 4 != 0 {
         return Err(Base64Error {
             offset: chars.last().map_or(0, |(i, _)| *i),

@@ -270,7 +270,11 @@ impl FieldError {
 
 impl fmt::Display for FieldError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.body())
+        if self.path.is_root() {
+            f.write_str(&self.body())
+        } else {
+            write!(f, "{}: {}", self.path, self.body())
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod byte_string;
 pub mod configmap;
 pub mod daemonset;
+pub mod decode;
 pub mod defaults;
 pub mod deployment;
 pub mod event;
@@ -35,6 +36,10 @@ pub use daemonset::{
     DaemonSet, DaemonSetCondition, DaemonSetSpec, DaemonSetStatus, DaemonSetUpdateStrategy,
     DaemonSetUpdateStrategyType, RollingUpdateDaemonSet,
 };
+pub use decode::{
+    decode_manifests, decode_manifests_with, decode_value, DecodeError, DecodeOptions, Document,
+    Location, ManifestError, Problem, Warning,
+};
 pub use defaults::apply_defaults;
 pub use deployment::{
     Deployment, DeploymentCondition, DeploymentSpec, DeploymentStatus, DeploymentStrategy,
@@ -49,7 +54,9 @@ pub use meta::{
     condition_is_true, find_condition, Condition, ConditionStatus, ObjectMeta, OwnerReference,
     TypeMeta,
 };
-pub use names::{ContainerName, NameError, NamespaceName, NodeName, PodName};
+pub use names::{
+    generated_name, ContainerName, NameError, NameRule, NamespaceName, NodeName, PodName,
+};
 pub use namespace::{Namespace, NamespacePhase, NamespaceSpec, NamespaceStatus};
 pub use node::{
     Node, NodeAddress, NodeCondition, NodeSpec, NodeStatus, NodeSystemInfo, Taint, TaintEffect,

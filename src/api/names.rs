@@ -204,6 +204,27 @@ pub fn env_var_name_errors(s: &str) -> Vec<String> {
     errs
 }
 
+/// Kubernetes' alphabet for generated name suffixes and hashes: no vowels (no words), no
+/// look-alike characters (`0`/`o`, `1`/`l`).
+pub const SAFE_ALPHABET: &[u8; 27] = b"bcdfghjklmnpqrstvwxz2456789";
+
+/// Length of the random suffix `generateName` gets.
+pub const GENERATED_SUFFIX_LEN: usize = 5;
+
+/// `metadata.generateName` completed like Kubernetes' `SimpleNameGenerator`: the prefix cut
+/// to 58 characters, then five characters from `SAFE_ALPHABET` drawn from `random` (the
+/// caller's randomness; cores take it as an input).
+pub fn generated_name(prefix: &str, random: u64) -> String {
+    let keep = DNS1123_LABEL_MAX_LEN - GENERATED_SUFFIX_LEN;
+    let mut name: String = prefix.chars().take(keep).collect();
+    let mut r = random;
+    for _ in 0..GENERATED_SUFFIX_LEN {
+        name.push(SAFE_ALPHABET[(r % SAFE_ALPHABET.len() as u64) as usize] as char);
+        r /= SAFE_ALPHABET.len() as u64;
+    }
+    name
+}
+
 /// Which naming rule a kind's `metadata.name` follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameRule {
@@ -462,6 +483,16 @@ mod tests {
         assert!(env_var_name_errors("MY_ENV.NAME").is_empty());
         assert!(!env_var_name_errors("1X").is_empty());
         assert!(!env_var_name_errors("A=B").is_empty());
+    }
+
+    #[test]
+    fn generated_names_append_five_safe_characters_to_a_cut_prefix() {
+        let n = generated_name("web-", 0);
+        assert_eq!(n, "web-bbbbb");
+        let long = generated_name(&"x".repeat(70), 12345);
+        assert_eq!(long.len(), 63);
+        assert!(dns1123_subdomain_errors(&long).is_empty());
+        assert_ne!(generated_name("web-", 1), generated_name("web-", 2));
     }
 
     #[test]

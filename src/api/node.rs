@@ -173,6 +173,31 @@ impl Node {
             .and_then(|s| super::meta::find_condition(&s.conditions, condition_type))
     }
 
+    /// Allocatable cpu in millicores (0 when not reported).
+    pub fn allocatable_cpu_milli(&self) -> i64 {
+        self.status
+            .as_ref()
+            .and_then(|s| s.allocatable.get("cpu"))
+            .map_or(0, Quantity::milli_value)
+    }
+
+    /// Allocatable memory in bytes (0 when not reported).
+    pub fn allocatable_memory_bytes(&self) -> i64 {
+        self.status
+            .as_ref()
+            .and_then(|s| s.allocatable.get("memory"))
+            .map_or(0, Quantity::value)
+    }
+
+    /// The machine architecture the agent reported (`arm64`, `arm`, `amd64`).
+    pub fn architecture(&self) -> Option<&str> {
+        self.status
+            .as_ref()
+            .and_then(|s| s.node_info.as_ref())
+            .map(|i| i.architecture.as_str())
+            .filter(|a| !a.is_empty())
+    }
+
     /// The first `InternalIP` address, if reported.
     pub fn internal_ip(&self) -> Option<&str> {
         self.status.as_ref().and_then(|s| {

@@ -726,6 +726,27 @@ impl Pod {
             .and_then(|s| super::meta::find_condition(&s.conditions, condition_type))
     }
 
+    /// Kubernetes' `IsPodAvailable`: ready, and ready for at least `min_ready_seconds` at
+    /// `now`.
+    pub fn is_available(&self, min_ready_seconds: i32, now: Time) -> bool {
+        if !self.is_ready() {
+            return false;
+        }
+        if min_ready_seconds <= 0 {
+            return true;
+        }
+        self.condition(pod_condition::READY)
+            .and_then(|c| c.last_transition_time)
+            .is_some_and(|since| {
+                since.unix_seconds() + i64::from(min_ready_seconds) < now.unix_seconds()
+            })
+    }
+
+    /// Whether the pod is being deleted (`metadata.deletionTimestamp` set).
+    pub fn is_terminating(&self) -> bool {
+        self.metadata.deletion_timestamp.is_some()
+    }
+
     /// Whether the pod has finished for good (`Succeeded` or `Failed`).
     pub fn is_terminal(&self) -> bool {
         matches!(self.phase(), PodPhase::Succeeded | PodPhase::Failed)
@@ -759,5 +780,79 @@ impl ContainerStatus {
     /// Whether the container is running now.
     pub fn is_running(&self) -> bool {
         self.state.as_ref().is_some_and(|s| s.running.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod_ready_since(status: ConditionStatus, since: &str) -> Pod {
+        Pod {
+            status: Some(PodStatus {
+                phase: Some(PodPhase::Running),
+                conditions: vec![PodCondition {
+                    type_: pod_condition::READY.into(),
+                    status,
+                    last_transition_time: Some(Time::parse(since).unwrap()),
+                    ..PodCondition::default()
+                }],
+                ..PodStatus::default()
+            }),
+            ..Pod::default()
+        }
+    }
+
+    #[test]
+    fn a_pod_is_ready_when_its_ready_condition_is_true() {
+        assert!(!Pod::default().is_ready());
+        assert!(pod_ready_since(ConditionStatus::True, "2026-01-01T00:00:00Z").is_ready());
+        assert!(!pod_ready_since(ConditionStatus::False, "2026-01-01T00:00:00Z").is_ready());
+        assert_eq!(Pod::default().phase(), PodPhase::Pending);
+    }
+
+    #[test]
+    fn a_pod_is_available_after_min_ready_seconds_of_readiness() {
+        let p = pod_ready_since(ConditionStatus::True, "2026-01-01T00:00:00Z");
+        let at = |s| Time::parse(s).unwrap();
+        assert!(p.is_available(0, at("2026-01-01T00:00:00Z")));
+        assert!(!p.is_available(10, at("2026-01-01T00:00:10Z")));
+        assert!(p.is_available(10, at("2026-01-01T00:00:11Z")));
+    }
+
+    #[test]
+    fn tolerations_match_taints_like_kubernetes() {
+        use super::super::node::Taint;
+        let taint = Taint {
+            key: "dedicated".into(),
+            value: Some("edge".into()),
+            effect: TaintEffect::NoSchedule,
+            time_added: None,
+        };
+        let t = |key: Option<&str>, op, value: Option<&str>, effect| Toleration {
+            key: key.map(String::from),
+            operator: op,
+            value: value.map(String::from),
+            effect,
+            toleration_seconds: None,
+        };
+        assert!(t(Some("dedicated"), None, Some("edge"), None).tolerates(&taint));
+        assert!(!t(Some("dedicated"), None, Some("core"), None).tolerates(&taint));
+        assert!(t(
+            Some("dedicated"),
+            Some(TolerationOperator::Exists),
+            None,
+            None
+        )
+        .tolerates(&taint));
+        assert!(t(None, Some(TolerationOperator::Exists), None, None).tolerates(&taint));
+        assert!(!t(
+            None,
+            Some(TolerationOperator::Exists),
+            None,
+            Some(TaintEffect::NoExecute)
+        )
+        .tolerates(&taint));
+        assert!(!t(Some("other"), Some(TolerationOperator::Exists), None, None).tolerates(&taint));
     }
 }

@@ -72,12 +72,17 @@ fn typed_value<T: Serialize>(kind: Kind, object: &T) -> serde_json::Value {
         // Our types serialise to JSON by construction (string keys, finite numbers).
         unreachable!("{kind} does not serialise to JSON: {e}")
     });
-    if let serde_json::Value::Object(map) = &mut value {
+    if let serde_json::Value::Object(fields) = &mut value {
+        // A fresh map so that `apiVersion` and `kind` come first even if serde_json's
+        // `preserve_order` gets enabled somewhere in the build.
+        let mut map = serde_json::Map::new();
         map.insert(
             "apiVersion".into(),
             serde_json::Value::String(kind.api_version().into()),
         );
         map.insert("kind".into(), serde_json::Value::String(kind.name().into()));
+        map.append(fields);
+        return serde_json::Value::Object(map);
     }
     value
 }

@@ -8,8 +8,7 @@ pub const POD_TEMPLATE_HASH_LABEL: &str = "pod-template-hash";
 /// Label carrying a DaemonSet's template hash on its pods.
 pub const CONTROLLER_REVISION_HASH_LABEL: &str = "controller-revision-hash";
 
-/// Kubernetes' alphabet for generated name suffixes and hashes.
-pub const SAFE_ALPHABET: &[u8; 27] = b"bcdfghjklmnpqrstvwxz2456789";
+pub use super::names::SAFE_ALPHABET;
 
 /// FNV-1a, 32 bits.
 fn fnv1a32(chunks: &[&[u8]]) -> u32 {

@@ -1,29 +1,42 @@
-//! `edgectl`: the command line for a Flotilla cluster.
-use clap::{Parser, Subcommand};
+//! `edgectl`: the command line for a Flotilla cluster. Parses flags and runs one command;
+//! errors are one line on stderr and exit status 1.
+use clap::Parser;
 
-/// The command line for a Flotilla cluster.
-#[derive(Debug, Parser)]
-#[command(name = "edgectl", version = flotilla::version::LONG)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Write a Raspberry Pi image that boots straight into the cluster.
-    Flash(Box<flotilla::flash::cli::FlashArgs>),
-    /// Print the version, git commit, target and build profile.
-    Version,
-}
-
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Flash(args) => flotilla::flash::cli::run(*args),
-        Command::Version => {
-            print!("{}", flotilla::version::report("edgectl"));
-            Ok(())
+fn main() -> std::process::ExitCode {
+    let cli = match flotilla::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) if !error.use_stderr() => {
+            // --help and --version: print them as clap does.
+            let _ = error.print();
+            return std::process::ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            // One line, `error: …`, status 1, like every other edgectl error.
+            let text = error.render().to_string();
+            eprintln!(
+                "{}",
+                text.lines().next().unwrap_or("error: invalid arguments")
+            );
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(flotilla::cli::run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            if let Some(line) = flotilla::cli::error_line(&error) {
+                eprintln!("{line}");
+            }
+            std::process::ExitCode::FAILURE
         }
     }
 }

@@ -1,2 +1,80 @@
-//! The control plane: API server, scheduler, controllers.
+//! The control plane: the API server over mTLS and the store behind it (and, in their own
+//! modules, the scheduler and controllers). Entry point: [`run`].
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+
+pub mod admission;
+pub mod apply;
+pub mod authz;
+pub mod bootstrap;
+pub mod codec;
+pub mod config;
+pub mod controllers;
+pub mod error;
+pub mod field_selector;
+pub mod gc;
+pub mod merge_patch;
+pub mod metrics;
+pub mod namespaces;
 pub mod nodes;
+pub mod object;
+pub mod query;
+pub mod rest;
+pub mod route;
+pub mod scheduler;
+pub mod server;
+pub mod status;
+pub mod version;
+
+pub use config::{Config, MasterArgs};
+
+/// Why a master could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum MasterError {
+    #[error(transparent)]
+    Bootstrap(#[from] bootstrap::BootstrapError),
+    /// the listener has no local address
+    #[error("listener: {0}")]
+    Listener(#[source] std::io::Error),
+    /// the TLS configuration could not be built
+    #[error("TLS configuration: {0}")]
+    Tls(#[source] crate::pki::PkiError),
+}
+
+/// Runs a master on `listener` until `shutdown` completes: loads or creates the data directory
+/// (PKI, admin credential, store), then serves the API. Returns after open requests finished
+/// (or the grace period ran out).
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), MasterError> {
+    let local = listener.local_addr().map_err(MasterError::Listener)?;
+    let prepared = tokio::task::spawn_blocking(move || bootstrap::prepare(&config, local))
+        .await
+        .expect("bootstrap does not panic")?;
+    let mut tls = (*prepared.pki.server_config().map_err(MasterError::Tls)?).clone();
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let (stop, stopping) = watch::channel(false);
+    let state = Arc::new(rest::ApiState {
+        store: prepared.store,
+        metrics: metrics::Metrics::new(),
+        shutdown: stopping,
+        watch_permits: Arc::new(Semaphore::new(rest::WATCHES_MAX)),
+        ca_pin: prepared.pki.ca_pin(),
+    });
+    let brain = controllers::spawn(state.store.clone(), state.shutdown.clone());
+    tracing::info!(address = %local, "API server listening");
+    crate::systemd::notify_ready(&format!("serving the API on {local}"));
+    let shutdown = async {
+        shutdown.await;
+        crate::systemd::notify_stopping("stopping the API server");
+    };
+    server::serve(listener, Arc::new(tls), state, stop, shutdown).await;
+    let _ = brain.await;
+    tracing::info!("API server stopped");
+    Ok(())
+}

@@ -10,7 +10,7 @@ mod workload;
 use super::field_path::FieldError;
 use super::resource::Resource;
 
-pub use meta::{validate_labels, validate_object_meta};
+pub use meta::{name_rule, validate_labels, validate_object_meta};
 pub use pod::validate_pod_spec;
 
 /// Largest total size of an object's annotations (keys and values), in bytes.
