@@ -1,18 +1,18 @@
-//! `edged`: the Flotilla daemon (`master`, `agent`, `check`, …). A thin dispatcher: each
-//! subcommand's flags and behaviour live in the library.
+//! `edged`: the Flotilla daemon. One subcommand per role (`master`, `agent`, …), each a thin
+//! function that builds its module's configuration and calls its `run`.
 use clap::{Parser, Subcommand};
 
 /// The Flotilla daemon.
-#[derive(Parser)]
-#[command(name = "edged", version = flotilla::version::LONG, about = "The Flotilla daemon")]
+#[derive(Debug, Parser)]
+#[command(name = "edged", version = flotilla::version::LONG)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Subcommand)]
+#[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the control plane: API server, store, scheduler and controllers
+    /// Run the control plane: API server and store
     Master(flotilla::master::MasterArgs),
     /// Run pods on this node (`--standalone --manifests DIR` without a master)
     Agent(flotilla::agent::commands::agent::Args),
@@ -20,11 +20,11 @@ enum Command {
     Ps(flotilla::agent::commands::ps::Args),
     /// Print a container's logs
     Logs(flotilla::agent::commands::logs::Args),
-    /// Manage the node's images
+    /// Import, pull, list and remove this node's images
     Image(flotilla::agent::commands::image::Args),
     /// Check whether this host can run pods
     Check(flotilla::agent::commands::check::Args),
-    /// Benchmarks that print tables
+    /// Run a benchmark and print its table
     Bench(flotilla::agent::commands::bench::Args),
     /// Internal: the single-threaded container helper the agent starts
     #[command(name = "runtime-helper", hide = true)]
@@ -63,28 +63,46 @@ async fn master(args: flotilla::master::MasterArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_master(args: flotilla::master::MasterArgs) -> anyhow::Result<()> {
-    flotilla::systemd::init_tracing("edged")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(master(args))
-}
-
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        // Before anything starts a thread: the helper forks.
-        Command::RuntimeHelper => flotilla::agent::commands::runtime_helper::run(),
-        Command::Master(args) => run_master(args),
-        Command::Agent(args) => flotilla::agent::commands::agent::run(args),
-        Command::Ps(args) => flotilla::agent::commands::ps::run(args),
-        Command::Logs(args) => flotilla::agent::commands::logs::run(args),
-        Command::Image(args) => flotilla::agent::commands::image::run(args),
-        Command::Check(args) => flotilla::agent::commands::check::run(args),
-        Command::Bench(args) => flotilla::agent::commands::bench::run(args),
+    // The helper forks: it must run before any thread (tracing, tokio) exists.
+    if let Command::RuntimeHelper = cli.command {
+        return match flotilla::agent::commands::runtime_helper::run() {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
+    if let Err(error) = flotilla::systemd::init_tracing("edged") {
+        eprintln!("error: {error}");
+        return std::process::ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
     };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Master(args) => master(args).await,
+            Command::Agent(args) => {
+                flotilla::agent::commands::agent::run(args, shutdown_signal()).await
+            }
+            Command::Ps(args) => flotilla::agent::commands::ps::run(args).await,
+            Command::Logs(args) => flotilla::agent::commands::logs::run(args).await,
+            Command::Image(args) => flotilla::agent::commands::image::run(args).await,
+            Command::Check(args) => flotilla::agent::commands::check::run(args).await,
+            Command::Bench(args) => flotilla::agent::commands::bench::run(args).await,
+            Command::RuntimeHelper => unreachable!("served above"),
+        }
+    });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

@@ -66,6 +66,7 @@ pub async fn run(
         watch_permits: Arc::new(Semaphore::new(rest::WATCHES_MAX)),
         ca_pin: prepared.pki.ca_pin(),
     });
+    let brain = controllers::spawn(state.store.clone(), state.shutdown.clone());
     tracing::info!(address = %local, "API server listening");
     crate::systemd::notify_ready(&format!("serving the API on {local}"));
     let shutdown = async {
@@ -73,6 +74,7 @@ pub async fn run(
         crate::systemd::notify_stopping("stopping the API server");
     };
     server::serve(listener, Arc::new(tls), state, stop, shutdown).await;
+    let _ = brain.await;
     tracing::info!("API server stopped");
     Ok(())
 }

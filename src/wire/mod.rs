@@ -22,10 +22,10 @@ pub use assignments::{Assignments, AssignmentsRequest, AssignmentsUnchanged, Obj
 pub use envelope::{decode, decode_as, encode, Envelope, Message, WIRE_VERSION};
 pub use heartbeat::{Heartbeat, HeartbeatAck, StatusAck};
 pub use join::{Ipv4Cidr, JoinRequest, JoinResponse, RenewRequest, TokenId, TokenSecret};
-pub use names::{Epoch, Generation, NameError, NodeName, PodRef};
+pub use names::{Epoch, Generation, NameError, NodeName, PodRef, PodRefError};
 pub use node_status::{
     ConditionStatus, NodeAddress, NodeAddressKind, NodeCondition, NodeConditionKind, NodeStatus,
-    Resources, Taint, TaintEffect,
+    Resources, Taint,
 };
 pub use pod_status::{
     ContainerState, ContainerStatus, PodCondition, PodConditionKind, PodPhase, PodStatusReport,
@@ -68,6 +68,7 @@ mod tests {
 
     use super::pod_status::PodConditionKind;
     use super::*;
+    use crate::api::TaintEffect;
 
     fn node() -> NodeName {
         NodeName::new("pi-2").unwrap()

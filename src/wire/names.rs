@@ -1,114 +1,23 @@
 //! Typed names and counters of the agent protocol, validated once when they are built or
-//! decoded: after that, holding a `NodeName` is the proof that it is a valid node name.
+//! decoded: after that, holding a `NodeName` is the proof that it is a valid node name. The
+//! names are the model's (`api::NodeName`, …), so a name valid in the API is valid on the wire.
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// Longest DNS-1123 subdomain (node and pod names).
-pub const SUBDOMAIN_BYTES_MAX: usize = 253;
-
-/// Longest DNS-1123 label (namespaces).
-pub const LABEL_BYTES_MAX: usize = 63;
+pub use crate::api::{NameError, NamespaceName, NodeName, PodName};
 
 /// Longest object uid (Kubernetes uses 36-byte UUIDs).
 pub const UID_BYTES_MAX: usize = 64;
 
-/// A name that is not valid where it was used.
+/// A pod reference that is not valid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NameError {
-    /// empty names are never valid
-    #[error("{what} must not be empty")]
-    Empty { what: &'static str },
-    /// longer than the kind of name allows
-    #[error("{what} {name:?} is {len_bytes} bytes long, over the limit of {limit_bytes}")]
-    TooLong {
-        what: &'static str,
-        name: String,
-        len_bytes: usize,
-        limit_bytes: usize,
-    },
-    /// not lower-case alphanumerics, '-' and '.', starting and ending alphanumeric
-    #[error("{what} {name:?} must consist of lower-case letters, digits, '-' and '.', and start and end with a letter or digit")]
-    NotDns1123 { what: &'static str, name: String },
-}
-
-/// Checks a DNS-1123 subdomain (`pi-2`, `node-1.lan`) or, with `dots_allowed` false, a label.
-fn check_dns1123(
-    what: &'static str,
-    name: &str,
-    limit_bytes: usize,
-    dots_allowed: bool,
-) -> Result<(), NameError> {
-    if name.is_empty() {
-        return Err(NameError::Empty { what });
-    }
-    if name.len() > limit_bytes {
-        return Err(NameError::TooLong {
-            what,
-            name: name.to_string(),
-            len_bytes: name.len(),
-            limit_bytes,
-        });
-    }
-    let part_ok = |part: &str| {
-        let bytes = part.as_bytes();
-        !bytes.is_empty()
-            && bytes[0].is_ascii_alphanumeric()
-            && bytes[bytes.len() - 1].is_ascii_alphanumeric()
-            && bytes
-                .iter()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-    };
-    let ok = if dots_allowed {
-        name.split('.').all(part_ok)
-    } else {
-        part_ok(name)
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(NameError::NotDns1123 {
-            what,
-            name: name.to_string(),
-        })
-    }
-}
-
-/// A node's name: a DNS-1123 subdomain, the `{name}` in node routes and in `node:<name>` roles.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct NodeName(String);
-
-impl NodeName {
-    /// Validates `name` as a node name.
-    pub fn new(name: impl Into<String>) -> Result<NodeName, NameError> {
-        let name = name.into();
-        check_dns1123("node name", &name, SUBDOMAIN_BYTES_MAX, true)?;
-        Ok(NodeName(name))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for NodeName {
-    type Error = NameError;
-    fn try_from(name: String) -> Result<NodeName, NameError> {
-        NodeName::new(name)
-    }
-}
-
-impl From<NodeName> for String {
-    fn from(name: NodeName) -> String {
-        name.0
-    }
-}
-
-impl fmt::Display for NodeName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+pub enum PodRefError {
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// empty, or longer than [`UID_BYTES_MAX`]
+    #[error("pod uid must be 1 to {UID_BYTES_MAX} bytes, got {len_bytes}")]
+    Uid { len_bytes: usize },
 }
 
 /// The master's term: a durable counter bumped at every master start (or, with several
@@ -158,22 +67,22 @@ impl fmt::Display for Generation {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "PodRefWire")]
 pub struct PodRef {
-    namespace: String,
-    name: String,
+    namespace: NamespaceName,
+    name: PodName,
     uid: String,
 }
 
 #[derive(Deserialize)]
 struct PodRefWire {
-    namespace: String,
-    name: String,
+    namespace: NamespaceName,
+    name: PodName,
     uid: String,
 }
 
 impl TryFrom<PodRefWire> for PodRef {
-    type Error = NameError;
-    fn try_from(wire: PodRefWire) -> Result<PodRef, NameError> {
-        PodRef::new(wire.namespace, wire.name, wire.uid)
+    type Error = PodRefError;
+    fn try_from(wire: PodRefWire) -> Result<PodRef, PodRefError> {
+        PodRef::typed(wire.namespace, wire.name, wire.uid)
     }
 }
 
@@ -183,19 +92,18 @@ impl PodRef {
         namespace: impl Into<String>,
         name: impl Into<String>,
         uid: impl Into<String>,
-    ) -> Result<PodRef, NameError> {
-        let (namespace, name, uid) = (namespace.into(), name.into(), uid.into());
-        check_dns1123("namespace", &namespace, LABEL_BYTES_MAX, false)?;
-        check_dns1123("pod name", &name, SUBDOMAIN_BYTES_MAX, true)?;
-        if uid.is_empty() {
-            return Err(NameError::Empty { what: "pod uid" });
-        }
-        if uid.len() > UID_BYTES_MAX {
-            return Err(NameError::TooLong {
-                what: "pod uid",
-                name: uid.clone(),
+    ) -> Result<PodRef, PodRefError> {
+        PodRef::typed(
+            NamespaceName::new(namespace)?,
+            PodName::new(name)?,
+            uid.into(),
+        )
+    }
+
+    fn typed(namespace: NamespaceName, name: PodName, uid: String) -> Result<PodRef, PodRefError> {
+        if uid.is_empty() || uid.len() > UID_BYTES_MAX {
+            return Err(PodRefError::Uid {
                 len_bytes: uid.len(),
-                limit_bytes: UID_BYTES_MAX,
             });
         }
         Ok(PodRef {
@@ -206,11 +114,11 @@ impl PodRef {
     }
 
     pub fn namespace(&self) -> &str {
-        &self.namespace
+        self.namespace.as_str()
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        self.name.as_str()
     }
 
     pub fn uid(&self) -> &str {
@@ -232,23 +140,9 @@ mod tests {
     fn node_names_follow_dns1123_subdomains() {
         assert!(NodeName::new("pi-2").is_ok());
         assert!(NodeName::new("node-1.lan").is_ok());
-        assert!(matches!(NodeName::new(""), Err(NameError::Empty { .. })));
-        assert!(matches!(
-            NodeName::new("Pi-2"),
-            Err(NameError::NotDns1123 { .. })
-        ));
-        assert!(matches!(
-            NodeName::new("-pi"),
-            Err(NameError::NotDns1123 { .. })
-        ));
-        assert!(matches!(
-            NodeName::new("a..b"),
-            Err(NameError::NotDns1123 { .. })
-        ));
-        assert!(matches!(
-            NodeName::new("a".repeat(254)),
-            Err(NameError::TooLong { .. })
-        ));
+        for bad in ["", "Pi-2", "-pi", "a..b", &"a".repeat(254)] {
+            assert!(NodeName::new(bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]
@@ -261,6 +155,26 @@ mod tests {
     fn pod_refs_validate_namespace_name_and_uid() {
         assert!(PodRef::new("default", "web-1", "0b5c").is_ok());
         assert!(PodRef::new("kube.system", "web", "u").is_err());
-        assert!(PodRef::new("default", "web", "").is_err());
+        assert!(matches!(
+            PodRef::new("default", "web", ""),
+            Err(PodRefError::Uid { len_bytes: 0 })
+        ));
+    }
+
+    #[test]
+    fn a_pod_ref_with_a_bad_name_is_refused_on_decode() {
+        #[derive(Serialize)]
+        struct Raw<'a> {
+            namespace: &'a str,
+            name: &'a str,
+            uid: &'a str,
+        }
+        let bytes = postcard::to_stdvec(&Raw {
+            namespace: "default",
+            name: "Not_Valid",
+            uid: "u",
+        })
+        .unwrap();
+        assert!(postcard::from_bytes::<PodRef>(&bytes).is_err());
     }
 }

@@ -3,6 +3,8 @@
 //! changes (heartbeats carry condition changes on their own).
 use serde::{Deserialize, Serialize};
 
+pub use crate::api::TaintEffect;
+
 use super::limits::{
     CONDITION_MESSAGE_BYTES_MAX, NODE_ADDRESSES_MAX, NODE_CONDITIONS_MAX, NODE_LABELS_MAX,
     NODE_TAINTS_MAX, REASON_BYTES_MAX,
@@ -123,33 +125,7 @@ pub struct NodeAddress {
     pub address: String,
 }
 
-/// What a taint does to pods that do not tolerate it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum TaintEffect {
-    NoSchedule,
-    PreferNoSchedule,
-    NoExecute,
-}
-
-impl TaintEffect {
-    pub fn name(self) -> &'static str {
-        match self {
-            TaintEffect::NoSchedule => "NoSchedule",
-            TaintEffect::PreferNoSchedule => "PreferNoSchedule",
-            TaintEffect::NoExecute => "NoExecute",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<TaintEffect> {
-        match text {
-            "NoSchedule" => Some(TaintEffect::NoSchedule),
-            "PreferNoSchedule" => Some(TaintEffect::PreferNoSchedule),
-            "NoExecute" => Some(TaintEffect::NoExecute),
-            _ => None,
-        }
-    }
-}
-
+/// A taint the agent declares for its node (`--node-taint key=value:Effect`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Taint {
     pub key: String,

@@ -1,5 +1,6 @@
 //! The integration test binary: one module per area.
 mod api;
+mod brain;
 mod cluster;
 mod control;
 mod flash;

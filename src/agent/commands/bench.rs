@@ -3,6 +3,6 @@
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
+pub async fn run(_args: Args) -> anyhow::Result<()> {
     anyhow::bail!("edged bench is not built yet")
 }

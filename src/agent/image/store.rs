@@ -406,10 +406,17 @@ impl ImageStore {
             diff_ids: config.rootfs.diff_ids.clone(),
             size_bytes: manifest.config.size + manifest.layers.iter().map(|l| l.size).sum::<u64>(),
         };
-        let mut refs = self.refs.lock().expect("refs lock");
-        if refs.images.get(&reference.to_string()) != Some(&record) {
-            refs.images.insert(reference.to_string(), record.clone());
-            self.save_refs(&refs)?;
+        let unchanged = self
+            .refs
+            .lock()
+            .expect("refs lock")
+            .images
+            .get(&reference.to_string())
+            == Some(&record);
+        if !unchanged {
+            self.update_refs(|refs| {
+                refs.images.insert(reference.to_string(), record.clone());
+            })?;
         }
         Ok(record)
     }
@@ -417,6 +424,15 @@ impl ImageStore {
     /// The image a reference names, if present. A reference with a digest also matches an
     /// image stored under another name with that manifest digest.
     pub fn resolve(&self, reference: &ImageRef) -> Option<ImageRecord> {
+        if let Some(found) = self.resolve_cached(reference) {
+            return Some(found);
+        }
+        // Another process (`edged image import`) may have added it.
+        self.reload();
+        self.resolve_cached(reference)
+    }
+
+    fn resolve_cached(&self, reference: &ImageRef) -> Option<ImageRecord> {
         let refs = self.refs.lock().expect("refs lock");
         if let Some(record) = refs.images.get(&reference.to_string()) {
             return Some(record.clone());
@@ -430,6 +446,7 @@ impl ImageStore {
 
     /// Every image, sorted by reference.
     pub fn list(&self) -> Vec<ImageRecord> {
+        self.reload();
         self.refs
             .lock()
             .expect("refs lock")
@@ -441,19 +458,42 @@ impl ImageStore {
 
     /// Forgets a reference. Its blobs and layers go at the next garbage collection.
     pub fn remove(&self, reference: &ImageRef) -> Result<ImageRecord, StoreError> {
-        let mut refs = self.refs.lock().expect("refs lock");
-        let record = refs
-            .images
-            .remove(&reference.to_string())
-            .ok_or_else(|| StoreError::NotFound(reference.to_string()))?;
-        self.save_refs(&refs)?;
-        Ok(record)
+        let mut removed = None;
+        self.update_refs(|refs| removed = refs.images.remove(&reference.to_string()))?;
+        removed.ok_or_else(|| StoreError::NotFound(reference.to_string()))
     }
 
-    fn save_refs(&self, refs: &RefTable) -> Result<(), StoreError> {
+    fn read_refs(&self) -> Option<RefTable> {
+        let bytes = fs::read(self.root.join("refs.json")).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    fn reload(&self) {
+        if let Some(table) = self.read_refs() {
+            *self.refs.lock().expect("refs lock") = table;
+        }
+    }
+
+    /// Read-modify-write of refs.json under an exclusive file lock, so that the agent and
+    /// `edged image` commands never lose each other's changes.
+    fn update_refs(&self, change: impl FnOnce(&mut RefTable)) -> Result<(), StoreError> {
+        let lock_path = self.root.join("refs.lock");
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_at(&lock_path))?;
+        let _locked = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| io_at(&lock_path)(e.into()))?;
+        let mut refs = self.refs.lock().expect("refs lock");
+        if let Some(table) = self.read_refs() {
+            *refs = table;
+        }
+        change(&mut refs);
         let path = self.root.join("refs.json");
         let tmp = self.temp_path("refs");
-        let bytes = serde_json::to_vec_pretty(refs).expect("refs serialise");
+        let bytes = serde_json::to_vec_pretty(&*refs).expect("refs serialise");
         let mut file = fs::File::create(&tmp).map_err(io_at(&tmp))?;
         file.write_all(&bytes).map_err(io_at(&tmp))?;
         file.sync_all().map_err(io_at(&tmp))?;
@@ -475,17 +515,7 @@ impl ImageStore {
     ) -> Result<u64, StoreError> {
         let before = self.disk_usage_bytes();
         if before > threshold_bytes {
-            let mut refs = self.refs.lock().expect("refs lock");
-            let unused: Vec<String> = refs
-                .images
-                .iter()
-                .filter(|(_, r)| !in_use.contains(&r.config))
-                .map(|(k, _)| k.clone())
-                .collect();
-            for key in unused {
-                refs.images.remove(&key);
-            }
-            self.save_refs(&refs)?;
+            self.update_refs(|refs| refs.images.retain(|_, r| in_use.contains(&r.config)))?;
         }
         self.sweep()?;
         Ok(before.saturating_sub(self.disk_usage_bytes()))

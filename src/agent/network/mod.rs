@@ -74,11 +74,22 @@ pub struct PodNetwork {
     state: Mutex<State>,
 }
 
-/// The host end of a sandbox's veth pair: `vf` + 13 hex digits of a hash of the network
-/// namespace's name (unique on the host, unlike sandbox ids of two agents), 15 bytes in all.
-pub fn host_veth_name(netns_name: &str) -> String {
-    let digest = crate::agent::image::Digest::of(netns_name.as_bytes());
+/// The host end of a sandbox's veth pair: `vf` + 13 hex digits of a hash of the pinned network
+/// namespace's path (unique on the host, unlike sandbox ids of two agents), 15 bytes in all.
+pub fn host_veth_name(netns: &Path) -> String {
+    let digest = crate::agent::image::Digest::of(netns.as_os_str().as_encoded_bytes());
     format!("vf{}", &digest.hex()[..13])
+}
+
+/// The host's primary IPv4 address (the source of its default route): the pod IP of
+/// `hostNetwork` pods and the node's `hostIP`.
+pub async fn host_ipv4() -> Option<Ipv4Addr> {
+    let route = command::run("ip", &["-4", "-o", "route", "get", "1.1.1.1"], "")
+        .await
+        .ok()?;
+    let mut words = route.split_whitespace();
+    words.find(|w| *w == "src")?;
+    words.next()?.parse().ok()
 }
 
 impl PodNetwork {
@@ -184,14 +195,10 @@ impl PodNetwork {
         command::run("nft", &["-f", "-"], &script).await.map(|_| ())
     }
 
-    /// Connects the network namespace pinned at `/run/netns/<netns_name>` to the bridge and
+    /// Connects the network namespace pinned at `netns` to the bridge and
     /// gives it an address and a default route. Returns the address.
-    pub async fn attach(
-        &self,
-        sandbox_id: &str,
-        netns_name: &str,
-    ) -> Result<Ipv4Addr, NetworkError> {
-        let veth = host_veth_name(netns_name);
+    pub async fn attach(&self, sandbox_id: &str, netns: &Path) -> Result<Ipv4Addr, NetworkError> {
+        let veth = host_veth_name(netns);
         let address = {
             let mut state = self.state.lock().await;
             let address = state.ipam.allocate(sandbox_id)?;
@@ -206,9 +213,9 @@ impl PodNetwork {
             command::run("ip", &["link", "del", "dev", &veth], "").await?;
         }
         let bridge = &self.config.bridge;
-        let host_side = format!("link add {veth} type veth peer name eth0 netns {netns_name}\nlink set {veth} master {bridge} up\n");
+        let host_side = format!("link add {veth} type veth peer name eth0 netns {}\nlink set {veth} master {bridge} up\n", netns.display());
         if let Err(e) = command::run("ip", &["-batch", "-"], &host_side).await {
-            self.detach(sandbox_id, netns_name).await.ok();
+            self.detach(sandbox_id, netns).await.ok();
             return Err(e);
         }
         let cidr = self.config.pod_cidr;
@@ -217,8 +224,8 @@ impl PodNetwork {
             cidr.prefix(),
             cidr.gateway()
         );
-        if let Err(e) = command::run("ip", &["-n", netns_name, "-batch", "-"], &pod_side).await {
-            self.detach(sandbox_id, netns_name).await.ok();
+        if let Err(e) = command::run_in(Some(netns), "ip", &["-batch", "-"], &pod_side).await {
+            self.detach(sandbox_id, netns).await.ok();
             return Err(e);
         }
         Ok(address)
@@ -226,8 +233,8 @@ impl PodNetwork {
 
     /// Removes a sandbox's veth (its peer goes with it), port mappings and address. Parts
     /// already gone are skipped.
-    pub async fn detach(&self, sandbox_id: &str, netns_name: &str) -> Result<(), NetworkError> {
-        let veth = host_veth_name(netns_name);
+    pub async fn detach(&self, sandbox_id: &str, netns: &Path) -> Result<(), NetworkError> {
+        let veth = host_veth_name(netns);
         if command::run("ip", &["-o", "link", "show", "dev", &veth], "")
             .await
             .is_ok()

@@ -118,7 +118,13 @@ pub async fn run<R: ContainerRuntime + Clone>(
         };
     }
     let dir = pod_dir.clone();
-    let _ = tokio::task::spawn_blocking(move || volumes::remove(&dir)).await;
+    let log_dir = naming::pod_log_dir(&ctx.logs_dir, &pod);
+    let _ = tokio::task::spawn_blocking(move || {
+        let _ = volumes::remove(&dir);
+        // The pod is gone, and its logs with it (as the kubelet removes them).
+        let _ = std::fs::remove_dir_all(&log_dir);
+    })
+    .await;
     ctx.statuses.send_modify(|views| {
         views.remove(&uid);
     });

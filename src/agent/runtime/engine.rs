@@ -5,8 +5,8 @@
 //! On disk (`data_dir`): `containers/<id>/` (upper, work, bundle, `record.json`),
 //! `sandboxes/<id>/` (hosts, resolv.conf, hostname, `sandbox.json`), `network/ipam.json`.
 //! Under `run_dir`: libcontainer's state (`libcontainer/`), the log FIFOs (`fifos/`) and the
-//! pinned IPC/UTS namespaces (`ns/<id>/`); network namespaces are pinned in `/run/netns` so
-//! that `ip -n` can address them.
+//! pinned namespaces (`ns/<id>/{net,ipc,uts}`). Nothing goes to `/run/netns`: other tools
+//! (`ip netns`) stack mounts there that would hide our pins from their own removal.
 //!
 //! Exit codes across an agent restart: a container's init is the agent's child only in the
 //! agent that started it. A container that exits while the agent is down, or after a new agent
@@ -46,8 +46,6 @@ pub struct EngineConfig {
     pub helper_program: PathBuf,
     /// Containers' cgroups are `/<cgroup_parent>/<container id>`.
     pub cgroup_parent: String,
-    /// Network namespaces are pinned at `/run/netns/<netns_prefix><sandbox id>`.
-    pub netns_prefix: String,
     pub network: NetworkConfig,
     pub log_limits: LogLimits,
 }
@@ -60,7 +58,6 @@ impl EngineConfig {
             run_dir: PathBuf::from("/run/flotilla/agent"),
             helper_program: PathBuf::from("/proc/self/exe"),
             cgroup_parent: "flotilla".to_string(),
-            netns_prefix: "flot-".to_string(),
             network: NetworkConfig::default(),
             log_limits: LogLimits::default(),
         }
@@ -179,7 +176,6 @@ impl Engine {
             config.run_dir.join("libcontainer"),
             config.run_dir.join("fifos"),
             config.run_dir.join("ns"),
-            PathBuf::from("/run/netns"),
         ] {
             std::fs::create_dir_all(&dir).map_err(io_error("creating", &dir))?;
         }
@@ -236,9 +232,9 @@ impl Engine {
         self.config.run_dir.join("libcontainer")
     }
 
-    /// The name of a sandbox's network namespace under `/run/netns`.
-    pub fn netns_name(&self, id: &SandboxId) -> String {
-        format!("{}{}", self.config.netns_prefix, id)
+    /// Where a sandbox's namespaces are pinned: `<run>/ns/<id>/{net,ipc,uts}`.
+    fn ns_dir(&self, id: &SandboxId) -> PathBuf {
+        self.config.run_dir.join("ns").join(id.as_str())
     }
 
     /// Starts watching a container's exit: the exit is recorded on disk first, then published.
@@ -408,7 +404,11 @@ impl Engine {
 
     async fn teardown_sandbox(&self, id: &SandboxId, status: &SandboxStatus) {
         if status.net_ns.is_some() {
-            if let Err(e) = self.network.detach(id.as_str(), &self.netns_name(id)).await {
+            if let Err(e) = self
+                .network
+                .detach(id.as_str(), &self.ns_dir(id).join("net"))
+                .await
+            {
                 tracing::warn!(sandbox = %id, error = %e, "detaching sandbox network");
             }
         }
@@ -424,7 +424,7 @@ impl Engine {
                 tracing::warn!(sandbox = %id, path = %pin.display(), error = %e, "releasing namespace");
             }
         }
-        let _ = std::fs::remove_dir_all(self.config.run_dir.join("ns").join(id.as_str()));
+        let _ = std::fs::remove_dir_all(self.ns_dir(id));
         let _ = std::fs::remove_dir_all(self.sandbox_dir(id));
     }
 
@@ -442,17 +442,6 @@ impl Engine {
             let _ = std::fs::remove_file(out);
             let _ = std::fs::remove_file(err);
         }
-    }
-
-    /// The host's primary IPv4 address (the pod IP of `hostNetwork` pods).
-    async fn host_ip() -> Option<std::net::Ipv4Addr> {
-        let route =
-            crate::agent::network::command::run("ip", &["-4", "-o", "route", "get", "1.1.1.1"], "")
-                .await
-                .ok()?;
-        let mut words = route.split_whitespace();
-        words.find(|w| *w == "src")?;
-        words.next()?.parse().ok()
     }
 
     async fn start_inner(
@@ -560,12 +549,11 @@ impl ContainerRuntime for Arc<Engine> {
         }
         let id = &config.id;
         let dir = self.sandbox_dir(id);
-        let ns_dir = self.config.run_dir.join("ns").join(id.as_str());
+        let ns_dir = self.ns_dir(id);
         for d in [&dir, &ns_dir] {
             std::fs::create_dir_all(d).map_err(io_error("creating", d))?;
         }
-        let net_ns =
-            (!config.host_network).then(|| PathBuf::from("/run/netns").join(self.netns_name(id)));
+        let net_ns = (!config.host_network).then(|| ns_dir.join("net"));
         let status = SandboxStatus {
             id: id.clone(),
             ip: None,
@@ -588,11 +576,11 @@ impl ContainerRuntime for Arc<Engine> {
                 .await?;
             let mut status = status.clone();
             status.ip = if config.host_network {
-                Engine::host_ip().await
+                crate::agent::network::host_ipv4().await
             } else {
                 let ip = self
                     .network
-                    .attach(id.as_str(), &self.netns_name(id))
+                    .attach(id.as_str(), &ns_dir.join("net"))
                     .await
                     .map_err(network_error)?;
                 if !config.port_mappings.is_empty() {

@@ -134,7 +134,7 @@ impl ContainerRuntime for FakeRuntime {
         let status = SandboxStatus {
             id: config.id.clone(),
             ip: Some(std::net::Ipv4Addr::new(10, 88, 0, n)),
-            net_ns: Some(format!("/run/netns/fake-{}", config.id).into()),
+            net_ns: Some(format!("/run/fake/{}/net", config.id).into()),
             ipc_ns: format!("/run/fake/{}/ipc", config.id).into(),
             uts_ns: Some(format!("/run/fake/{}/uts", config.id).into()),
             hosts_file: "/fake/hosts".into(),

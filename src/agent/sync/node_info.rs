@@ -5,6 +5,7 @@
 use std::net::{IpAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 
+use crate::api::node::node_label;
 use crate::wire::{
     node_status::truncated, ConditionStatus, NodeAddress, NodeAddressKind, NodeCondition,
     NodeConditionKind, NodeName, NodeStatus, Resources, Taint,
@@ -195,9 +196,9 @@ pub fn read_node_status(config: &NodeInfoConfig, since_unix_s: i64) -> NodeStatu
         let _ = conditions.push(c);
     }
     let mut labels: Vec<(String, String)> = vec![
-        ("kubernetes.io/arch".into(), architecture().into()),
-        ("kubernetes.io/os".into(), "linux".into()),
-        ("kubernetes.io/hostname".into(), config.node.to_string()),
+        (node_label::ARCH.into(), architecture().into()),
+        (node_label::OS.into(), "linux".into()),
+        (node_label::HOSTNAME.into(), config.node.to_string()),
     ];
     labels.extend(config.labels.iter().cloned());
     labels.sort();

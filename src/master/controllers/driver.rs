@@ -1,8 +1,9 @@
 //! The thin shell around the controller cores and the scheduler: it lists and watches the
-//! store into a [`Cache`], decides which objects need a pass (their own change, a change of
-//! something they own or select, or the periodic resync that carries time-based conditions
-//! like `minReadySeconds` and progress deadlines), runs the cores and writes their actions
-//! back, one store batch per phase.
+//! store into a [`Cache`], decides which objects need a pass (their own change, or a change of
+//! something they own or select), runs the cores and writes their actions back, one store
+//! batch per phase. Time-based conditions (`minReadySeconds`, progress deadlines, event
+//! expiry) wake it exactly when they fall due ([`wake::next_wake`]); with nothing due it
+//! sleeps without a timer, so an idle master neither writes nor even wakes up.
 //!
 //! A pass runs in phases — Deployments, ReplicaSets, DaemonSets, the scheduler — and each
 //! phase's writes go into the cache before the next phase reads it, so one wake-up can take a
@@ -22,11 +23,10 @@ use crate::store::{EventType, ObjectKey, Op, Store, StoreError, Watch, WatchEven
 use super::action::{Action, ObjectRef};
 use super::cache::{revision_of, Cache, WATCHED_KINDS};
 use super::names::NameSource;
-use super::{daemonset, deployment, events, replicaset};
+use super::{daemonset, deployment, events, replicaset, wake};
 
-/// How often every workload is reconciled even when nothing changed (the safety net, and the
-/// clock for `minReadySeconds` and progress deadlines).
-pub const RESYNC_MS: u64 = 2_000;
+/// Slack added to a wake-up so that the second it waits for has surely begun.
+pub const WAKE_SLACK_MS: u64 = 50;
 /// Most store operations in one batch (one durable commit).
 pub const BATCH_OPS_MAX: usize = 256;
 /// Most passes run back to back after one wake-up before waiting for news again; a bound on
@@ -36,8 +36,10 @@ pub const PASSES_PER_WAKE_MAX: usize = 32;
 /// Settings of the controller driver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrainConfig {
-    /// See [`RESYNC_MS`].
-    pub resync_ms: u64,
+    /// A blind resync of every workload at this period, on top of the exact wake-ups; `None`
+    /// (the default) relies on the store's watch, which is in-process and lossless (a watcher
+    /// that falls behind gets `Gone` and re-lists).
+    pub resync_ms: Option<u64>,
     /// Seed of generated pod names; `None` picks one from the clock and process id.
     pub name_seed: Option<u64>,
     /// Events older than this are deleted (see [`events::EVENT_TTL_SECONDS`]).
@@ -47,7 +49,7 @@ pub struct BrainConfig {
 impl Default for BrainConfig {
     fn default() -> Self {
         BrainConfig {
-            resync_ms: RESYNC_MS,
+            resync_ms: None,
             name_seed: None,
             event_ttl_seconds: events::EVENT_TTL_SECONDS,
         }
@@ -75,6 +77,23 @@ pub async fn run(
     Brain::new(store, config).run(shutdown).await
 }
 
+/// Starts the scheduler and the controllers as a task that stops when `stopping` turns
+/// true (the master's shutdown signal). The one call `master::run` makes.
+pub fn spawn(
+    store: Store,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let stopped = async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        };
+        match run(store, BrainConfig::default(), stopped).await {
+            Ok(()) => tracing::debug!("controllers stopped"),
+            Err(error) => tracing::error!(%error, "the scheduler and controllers stopped"),
+        }
+    })
+}
+
 /// Which objects need a pass.
 #[derive(Debug, Default)]
 struct Dirty {
@@ -82,7 +101,7 @@ struct Dirty {
     replica_sets: BTreeSet<ObjectRef>,
     daemon_sets: BTreeSet<ObjectRef>,
     scheduler: bool,
-    /// The periodic resync is due: also expire old events.
+    /// A wake-up or resync is due: also expire old events.
     resync: bool,
 }
 
@@ -122,11 +141,11 @@ impl Brain {
         }
     }
 
-    /// The loop: converge, then wait for a change, the resync or shutdown.
+    /// The loop: converge, then wait for a change, a wake-up or shutdown.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), BrainError> {
         let mut watch = self.relist().await?;
-        let mut resync = tokio::time::interval(Duration::from_millis(self.config.resync_ms));
-        resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let resync = self.config.resync_ms.map(Duration::from_millis);
+        let mut next_resync = resync.map(|period| tokio::time::Instant::now() + period);
         tokio::pin!(shutdown);
         loop {
             for _ in 0..PASSES_PER_WAKE_MAX {
@@ -135,9 +154,14 @@ impl Brain {
                 }
                 self.pass().await?;
             }
+            let wake = self.next_wake();
             tokio::select! {
                 _ = &mut shutdown => return Ok(()),
-                _ = resync.tick() => self.mark_everything(),
+                _ = sleep_until(wake) => self.mark_everything(),
+                _ = sleep_until(next_resync) => {
+                    next_resync = resync.map(|period| tokio::time::Instant::now() + period);
+                    self.mark_everything();
+                }
                 event = watch.next() => {
                     let mut next = event;
                     // Take every event already waiting, so a burst is one pass.
@@ -160,6 +184,24 @@ impl Brain {
                 }
             }
         }
+    }
+
+    /// When time next matters to a controller, as a deadline on tokio's clock.
+    fn next_wake(&self) -> Option<tokio::time::Instant> {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let now = Time::from_unix_seconds((now_ms / 1000) as i64)?;
+        let objects = wake::Timed {
+            deployments: self.cache.all().collect(),
+            replica_sets: self.cache.all().collect(),
+            daemon_sets: self.cache.all().collect(),
+            pods: self.cache.all().collect(),
+            events: self.cache.all().collect(),
+        };
+        let at = wake::next_wake(&objects, now, self.config.event_ttl_seconds)?;
+        let at_ms = (at.unix_seconds().max(0) as u64) * 1000 + WAKE_SLACK_MS;
+        Some(tokio::time::Instant::now() + Duration::from_millis(at_ms.saturating_sub(now_ms)))
     }
 
     /// Loads every watched kind afresh and starts a watch from where the listing began.
@@ -521,6 +563,14 @@ impl Brain {
     }
 }
 
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
 fn store_key(object: &ObjectRef) -> ObjectKey {
     ObjectKey {
         kind: object.kind,
@@ -604,7 +654,6 @@ mod tests {
     ) {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let config = BrainConfig {
-            resync_ms: 100,
             name_seed: Some(7),
             ..BrainConfig::default()
         };
@@ -654,7 +703,13 @@ mod tests {
         let idle = store.revision();
         tokio::time::sleep(Duration::from_millis(1_000)).await;
         assert_eq!(store.revision(), idle, "an idle cluster writes nothing");
+        stop.send(()).unwrap();
+        task.await.unwrap();
 
+        // A restarted driver finds nothing to do either.
+        let (task, stop) = start(&store);
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        assert_eq!(store.revision(), idle, "a restart over a settled cluster writes nothing");
         stop.send(()).unwrap();
         task.await.unwrap();
     }

@@ -17,9 +17,10 @@ pub mod events;
 pub mod names;
 pub mod pod_state;
 pub mod replicaset;
+pub mod wake;
 
 pub use action::{Action, EventRecord, ObjectRef};
-pub use driver::{run, Brain, BrainConfig, BrainError};
+pub use driver::{run, spawn, Brain, BrainConfig, BrainError};
 pub use names::NameSource;
 
 #[cfg(test)]

@@ -1,12 +1,7 @@
-//! Generated object names (`web-7d4b9c8f5d-x2k9p`): a prefix and five characters of
-//! Kubernetes' safe alphabet. The randomness is an input — a seeded generator owned by the
-//! driver — so the cores stay pure and tests are reproducible.
-use crate::api::template_hash::SAFE_ALPHABET;
-
-/// Random characters appended to a `generateName` prefix.
-pub const GENERATED_SUFFIX_LEN: usize = 5;
-/// Longest prefix kept (Kubernetes' `MaxGeneratedNameLength`, 63 − 5).
-pub const GENERATED_PREFIX_MAX_LEN: usize = 63 - GENERATED_SUFFIX_LEN;
+//! Generated object names (`web-7d4b9c8f5d-x2k9p`): the randomness behind
+//! `api::generated_name`, as an input — a seeded generator owned by the driver — so the cores
+//! stay pure and tests are reproducible.
+use crate::api::generated_name;
 
 /// A seeded source of name suffixes (splitmix64).
 #[derive(Debug, Clone)]
@@ -19,21 +14,10 @@ impl NameSource {
         NameSource { state: seed }
     }
 
-    /// `prefix` (cut to `GENERATED_PREFIX_MAX_LEN`) followed by five random characters, like
-    /// Kubernetes' `SimpleNameGenerator` for `generateName: prefix`.
+    /// `prefix` (cut to 58 characters) followed by five random characters, like Kubernetes'
+    /// `SimpleNameGenerator` for `generateName: prefix`.
     pub fn generate(&mut self, prefix: &str) -> String {
-        let mut cut = prefix.len().min(GENERATED_PREFIX_MAX_LEN);
-        while !prefix.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        let mut name = String::with_capacity(cut + GENERATED_SUFFIX_LEN);
-        name.push_str(&prefix[..cut]);
-        let mut bits = self.next();
-        for _ in 0..GENERATED_SUFFIX_LEN {
-            name.push(SAFE_ALPHABET[(bits % SAFE_ALPHABET.len() as u64) as usize] as char);
-            bits /= SAFE_ALPHABET.len() as u64;
-        }
-        name
+        generated_name(prefix, self.next())
     }
 
     fn next(&mut self) -> u64 {
@@ -48,6 +32,7 @@ impl NameSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::names::SAFE_ALPHABET;
 
     #[test]
     fn generated_names_are_the_prefix_and_five_safe_characters() {
@@ -69,12 +54,5 @@ mod tests {
         assert_eq!(a, b);
         let unique: std::collections::BTreeSet<_> = a.iter().collect();
         assert_eq!(unique.len(), 5);
-    }
-
-    #[test]
-    fn long_prefixes_are_cut_so_the_name_stays_a_label() {
-        let mut names = NameSource::new(3);
-        let name = names.generate(&"x".repeat(80));
-        assert_eq!(name.len(), 63);
     }
 }

@@ -5,7 +5,7 @@ use crate::api::{Pod, PodPhase, Time};
 
 /// Not finished and not being deleted (Kubernetes' `IsPodActive`): counts towards replicas.
 pub fn is_active(pod: &Pod) -> bool {
-    !pod.is_terminal() && pod.metadata.deletion_timestamp.is_none()
+    !pod.is_terminal() && !pod.is_terminating()
 }
 
 /// When the pod's `Ready` condition last became `True`, if it is `True`.
@@ -15,28 +15,9 @@ pub fn ready_since(pod: &Pod) -> Option<Time> {
         .and_then(|c| c.last_transition_time)
 }
 
-/// Ready for at least `min_ready_seconds` at `now` (Kubernetes' `IsPodAvailable`: with a
-/// minimum, the ready transition must lie strictly more than that many seconds in the past).
+/// Ready for at least `min_ready_seconds` at `now` (Kubernetes' `IsPodAvailable`).
 pub fn is_available(pod: &Pod, min_ready_seconds: i32, now: Time) -> bool {
-    if !pod.is_ready() {
-        return false;
-    }
-    if min_ready_seconds <= 0 {
-        return true;
-    }
-    ready_since(pod).is_some_and(|since| {
-        since.unix_seconds() + i64::from(min_ready_seconds) < now.unix_seconds()
-    })
-}
-
-/// The seconds until a ready pod becomes available, when it is not yet; `None` when the pod
-/// is not ready or already available. Lets the driver requeue exactly when status changes.
-pub fn seconds_until_available(pod: &Pod, min_ready_seconds: i32, now: Time) -> Option<i64> {
-    if min_ready_seconds <= 0 || !pod.is_ready() || is_available(pod, min_ready_seconds, now) {
-        return None;
-    }
-    let since = ready_since(pod)?;
-    Some((since.unix_seconds() + i64::from(min_ready_seconds) + 1 - now.unix_seconds()).max(1))
+    pod.is_available(min_ready_seconds, now)
 }
 
 /// Kubernetes' ordering of phases for surplus deletion: Pending < Unknown < Running.
@@ -97,8 +78,6 @@ mod tests {
         let pod = ready_pod(1000);
         assert!(!is_available(&pod, 10, at(1010)));
         assert!(is_available(&pod, 10, at(1011)));
-        assert_eq!(seconds_until_available(&pod, 10, at(1005)), Some(6));
-        assert_eq!(seconds_until_available(&pod, 10, at(1011)), None);
     }
 
     #[test]

@@ -9,39 +9,17 @@
 //! so it stays bound and reappears when its node does.
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
-
+use crate::api::{Taint, TaintEffect, Toleration};
 use crate::store::Object;
 
-/// A pod's toleration, as in `spec.tolerations`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Toleration {
-    #[serde(default)]
-    pub key: String,
-    /// `Equal` (the default) or `Exists`.
-    #[serde(default)]
-    pub operator: Option<String>,
-    #[serde(default)]
-    pub value: String,
-    /// Empty tolerates every effect.
-    #[serde(default)]
-    pub effect: String,
-    pub toleration_seconds: Option<i64>,
-}
-
-impl Toleration {
-    /// Whether this toleration matches the NoExecute taint `key` with an empty value.
-    pub fn tolerates_no_execute(&self, key: &str) -> bool {
-        let effect_ok = self.effect.is_empty() || self.effect == "NoExecute";
-        let exists = self.operator.as_deref() == Some("Exists");
-        let key_ok = if self.key.is_empty() {
-            exists
-        } else {
-            self.key == key && (exists || self.value.is_empty())
-        };
-        effect_ok && key_ok
-    }
+/// Whether `toleration` tolerates the valueless NoExecute taint `key` the lifecycle sets.
+pub fn tolerates_no_execute(toleration: &Toleration, key: &str) -> bool {
+    toleration.tolerates(&Taint {
+        key: key.to_string(),
+        value: None,
+        effect: TaintEffect::NoExecute,
+        time_added: None,
+    })
 }
 
 /// What the eviction logic needs to know about a pod bound to a node.
@@ -106,7 +84,7 @@ pub fn decide(pod: &BoundPod, taint_key: &str, since: Instant, now: Instant) -> 
     let matching = pod
         .tolerations
         .iter()
-        .filter(|t| t.tolerates_no_execute(taint_key));
+        .filter(|t| tolerates_no_execute(t, taint_key));
     // Kubernetes: the shortest tolerationSeconds among matching tolerations wins, and any
     // matching toleration without seconds tolerates forever only if none has seconds.
     let mut any = false;
@@ -255,12 +233,16 @@ mod tests {
 
     #[test]
     fn an_equal_toleration_with_a_value_does_not_match_a_valueless_taint() {
-        let t = Toleration {
-            key: UNREACHABLE.into(),
-            operator: Some("Equal".into()),
-            value: "x".into(),
-            ..Toleration::default()
-        };
-        assert!(!t.tolerates_no_execute(UNREACHABLE));
+        let p = pod(
+            json!([{"key": UNREACHABLE, "operator": "Equal", "value": "x", "effect": "NoExecute"}]),
+            true,
+        );
+        assert!(!tolerates_no_execute(&p.tolerations[0], UNREACHABLE));
+    }
+
+    #[test]
+    fn an_equal_toleration_without_a_value_matches_the_taint() {
+        let p = pod(json!([{"key": UNREACHABLE, "effect": "NoExecute"}]), true);
+        assert!(tolerates_no_execute(&p.tolerations[0], UNREACHABLE));
     }
 }

@@ -48,9 +48,9 @@ impl NotReadyCause {
 }
 
 /// Taint on a node that stopped heartbeating.
-pub const TAINT_UNREACHABLE: &str = "node.kubernetes.io/unreachable";
+pub const TAINT_UNREACHABLE: &str = crate::api::node::taint_key::UNREACHABLE;
 /// Taint on a node whose agent reports it is not ready.
-pub const TAINT_NOT_READY: &str = "node.kubernetes.io/not-ready";
+pub const TAINT_NOT_READY: &str = crate::api::node::taint_key::NOT_READY;
 
 /// Where a node stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,7 +23,7 @@ pub mod store_backend;
 pub use assignments::{AssignmentBook, Fingerprint, References};
 pub use backend::{BackendError, NodeBackend};
 pub use epoch::bump_epoch;
-pub use eviction::{BoundPod, EvictionDecision, Toleration};
+pub use eviction::{BoundPod, EvictionDecision};
 pub use join::{JoinPlan, JoinTokens, TokenRejection};
 pub use lifecycle::{Health, NodeLifecycle, NodeTimings, NotReadyCause, Transition};
 pub use pod_cidr::PodCidrAllocator;

@@ -182,11 +182,12 @@ pub fn apply_status(node: &mut Object, status: &NodeStatus, now_unix_s: i64) {
     }
     let list = taints.as_array_mut().expect("just made an array");
     for taint in &status.taints {
+        let effect = json!(taint.effect);
         if !list
             .iter()
-            .any(|t| t["key"] == taint.key.as_str() && t["effect"] == taint.effect.name())
+            .any(|t| t["key"] == taint.key.as_str() && t["effect"] == effect)
         {
-            let mut t = json!({"key": taint.key, "effect": taint.effect.name()});
+            let mut t = json!({"key": taint.key, "effect": effect});
             if !taint.value.is_empty() {
                 t["value"] = json!(taint.value);
             }

@@ -6,4 +6,6 @@ mod engine;
 mod extract;
 mod harness;
 mod images;
+mod leak;
 mod prereq;
+mod standalone;
