@@ -36,6 +36,10 @@ impl Propagation {
 pub enum GcOp {
     /// Set a namespace's `status.phase` to `Terminating`, so that nothing new is created in it.
     Terminate { key: ObjectKey, uid: String },
+    /// Set `metadata.deletionTimestamp` on an owner that is about to go, so that its controller
+    /// stops making dependents (a ReplicaSet being deleted does not replace the pods deleted
+    /// under it).
+    BeginDeletion { key: ObjectKey, uid: String },
     /// Delete the object.
     Delete { key: ObjectKey, uid: String },
     /// Remove the `ownerReferences` to `owner_uids` from the object.
@@ -105,18 +109,30 @@ pub fn plan_delete(target: &Object, policy: Propagation, candidates: &[Object]) 
     }
 
     let deleting: HashSet<&str> = depth.keys().copied().collect();
-    let mut ops: Vec<GcOp> = candidates
-        .iter()
-        .filter(|c| !deleting.contains(meta_str(c, "uid")))
-        .filter(|c| owner_uids(c).iter().any(|o| deleting.contains(o)))
-        .map(|c| release(c, &deleting))
-        .collect();
-
     let mut doomed: Vec<(usize, &Object)> = candidates
         .iter()
         .filter_map(|c| depth.get(meta_str(c, "uid")).map(|d| (*d, *c)))
         .collect();
     doomed.sort_by_key(|(d, c)| (*d, key_of(c)));
+    let owners_of_doomed: HashSet<&str> = doomed.iter().flat_map(|(_, c)| owner_uids(c)).collect();
+    let mut ops: Vec<GcOp> = std::iter::once((0, target))
+        .chain(doomed.iter().copied())
+        .filter(|(_, o)| owners_of_doomed.contains(meta_str(o, "uid")))
+        .filter_map(|(_, o)| {
+            Some(GcOp::BeginDeletion {
+                key: key_of(o)?,
+                uid: meta_str(o, "uid").to_string(),
+            })
+        })
+        .collect();
+    ops.extend(
+        candidates
+            .iter()
+            .filter(|c| !deleting.contains(meta_str(c, "uid")))
+            .filter(|c| owner_uids(c).iter().any(|o| deleting.contains(o)))
+            .map(|c| release(c, &deleting)),
+    );
+
     let dependents = doomed.into_iter().filter_map(|(_, c)| {
         Some(GcOp::Delete {
             key: key_of(c)?,
@@ -173,6 +189,7 @@ pub fn plan_namespace_delete(namespace: &Object, contents: &[Object]) -> Vec<GcO
         key: key.clone(),
         uid: uid.clone(),
     }];
+    let owners: HashSet<&str> = contents.iter().flat_map(owner_uids).collect();
     let mut doomed: Vec<(usize, ObjectKey, String)> = contents
         .iter()
         .filter_map(|c| {
@@ -187,6 +204,15 @@ pub fn plan_namespace_delete(namespace: &Object, contents: &[Object]) -> Vec<GcO
     doomed.sort();
     ops.extend(
         doomed
+            .iter()
+            .filter(|(_, _, uid)| owners.contains(uid.as_str()))
+            .map(|(_, key, uid)| GcOp::BeginDeletion {
+                key: key.clone(),
+                uid: uid.clone(),
+            }),
+    );
+    ops.extend(
+        doomed
             .into_iter()
             .map(|(_, key, uid)| GcOp::Delete { key, uid }),
     );
@@ -198,13 +224,15 @@ pub fn plan_namespace_delete(namespace: &Object, contents: &[Object]) -> Vec<GcO
 const CONFLICT_RETRIES_MAX: usize = 5;
 
 /// Runs a plan against the store. Objects that are already gone, or that were replaced by a
-/// newer object of the same name, are skipped. Returns the objects it deleted, in order.
-/// Blocking: call from a blocking task.
-pub fn execute(store: &Store, ops: &[GcOp]) -> Result<Vec<Object>, StoreError> {
+/// newer object of the same name, are skipped. `now` is the RFC 3339 time stamped as
+/// `deletionTimestamp`. Returns the objects it deleted, in order. Blocking: call from a
+/// blocking task.
+pub fn execute(store: &Store, ops: &[GcOp], now: &str) -> Result<Vec<Object>, StoreError> {
     let mut deleted = Vec::new();
     for op in ops {
         let (key, uid) = match op {
             GcOp::Terminate { key, uid }
+            | GcOp::BeginDeletion { key, uid }
             | GcOp::Delete { key, uid }
             | GcOp::Release { key, uid, .. } => (key, uid),
         };
@@ -225,6 +253,14 @@ pub fn execute(store: &Store, ops: &[GcOp]) -> Result<Vec<Object>, StoreError> {
                     .update(key, without_owners(current, owner_uids))
                     .map(drop),
                 GcOp::Terminate { .. } => store.update(key, terminating(current)).map(drop),
+                GcOp::BeginDeletion { .. } => {
+                    if current.pointer("/metadata/deletionTimestamp").is_some() {
+                        break;
+                    }
+                    let mut marked = current;
+                    super::object::set_meta(&mut marked, "deletionTimestamp", now.into());
+                    store.update(key, marked).map(drop)
+                }
             };
             match result {
                 Ok(()) | Err(StoreError::NotFound(_)) => break,
@@ -299,6 +335,7 @@ mod tests {
                     format!("release {} from {}", key.name, owner_uids.join(","))
                 }
                 GcOp::Terminate { key, .. } => format!("terminate {}", key.name),
+                GcOp::BeginDeletion { key, .. } => format!("begin {}", key.name),
             })
             .collect()
     }
@@ -323,6 +360,9 @@ mod tests {
         assert_eq!(
             names(&plan_delete(&deploy, Propagation::Background, &others)),
             [
+                "begin web",
+                "begin web-1",
+                "begin web-2",
                 "release shared from rs1",
                 "delete web",
                 "delete web-1",
@@ -339,6 +379,9 @@ mod tests {
         assert_eq!(
             names(&plan_delete(&deploy, Propagation::Foreground, &others)),
             [
+                "begin web",
+                "begin web-1",
+                "begin web-2",
                 "release shared from rs1",
                 "delete web-2-a",
                 "delete web-1-a",
@@ -364,7 +407,7 @@ mod tests {
         let others = vec![obj("Pod", "p", "p", &["rs", "gone-long-ago"])];
         assert_eq!(
             names(&plan_delete(&rs, Propagation::Background, &others)),
-            ["delete rs", "delete p"]
+            ["begin rs", "delete rs", "delete p"]
         );
     }
 
@@ -376,9 +419,13 @@ mod tests {
         let ops = plan_namespace_delete(&ns, &others);
         let names = names(&ops);
         assert_eq!(names.first().unwrap(), "terminate prod");
-        assert_eq!(names[1], "delete web");
+        assert_eq!(
+            names[1..5],
+            ["begin web", "begin other", "begin web-1", "begin web-2"]
+        );
+        assert_eq!(names[5], "delete web");
         assert_eq!(names.last().unwrap(), "delete prod");
-        assert_eq!(names.len(), 10);
+        assert_eq!(names.len(), 14);
     }
 
     #[test]

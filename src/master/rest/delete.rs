@@ -109,7 +109,8 @@ fn run(
         )
     };
     let uid = meta_str(&target, "uid").to_string();
-    let deleted = gc::execute(store, &plan)?;
+    let now = crate::store::timestamp::format_rfc3339(std::time::SystemTime::now());
+    let deleted = gc::execute(store, &plan, &now)?;
     deleted
         .into_iter()
         .find(|o| meta_str(o, "uid") == uid)
