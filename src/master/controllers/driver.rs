@@ -709,7 +709,11 @@ mod tests {
         // A restarted driver finds nothing to do either.
         let (task, stop) = start(&store);
         tokio::time::sleep(Duration::from_millis(1_000)).await;
-        assert_eq!(store.revision(), idle, "a restart over a settled cluster writes nothing");
+        assert_eq!(
+            store.revision(),
+            idle,
+            "a restart over a settled cluster writes nothing"
+        );
         stop.send(()).unwrap();
         task.await.unwrap();
     }
