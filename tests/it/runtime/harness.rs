@@ -58,10 +58,6 @@ impl Subnet {
     pub fn cidr(&self) -> String {
         format!("10.213.{}.0/24", self.n)
     }
-
-    pub fn gateway(&self) -> Ipv4Addr {
-        Ipv4Addr::new(10, 213, self.n, 1)
-    }
 }
 
 impl Drop for Subnet {
@@ -335,10 +331,6 @@ impl TestAgent {
             );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().unwrap().id()
     }
 
     pub fn log_text(&self) -> String {
