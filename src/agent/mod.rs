@@ -1,4 +1,5 @@
 //! The node agent: pod workers, the libcontainer runtime, images, pod networking, probes, logs.
+pub mod check;
 pub mod commands;
 pub mod daemon;
 pub mod dirwatch;

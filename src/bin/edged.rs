@@ -24,8 +24,6 @@ enum Command {
     Image(flotilla::agent::commands::image::Args),
     /// Check whether this host can run pods
     Check(flotilla::agent::commands::check::Args),
-    /// Run a benchmark and print its table
-    Bench(flotilla::agent::commands::bench::Args),
     /// Internal: the single-threaded container helper the agent starts
     #[command(name = "runtime-helper", hide = true)]
     RuntimeHelper,
@@ -99,7 +97,6 @@ fn main() -> std::process::ExitCode {
             Command::Logs(args) => flotilla::agent::commands::logs::run(args).await,
             Command::Image(args) => flotilla::agent::commands::image::run(args).await,
             Command::Check(args) => flotilla::agent::commands::check::run(args).await,
-            Command::Bench(args) => flotilla::agent::commands::bench::run(args).await,
             Command::RuntimeHelper => unreachable!("served above"),
         }
     });

@@ -1,7 +1,6 @@
 //! The `edged` subcommands this agent owns: flags (clap) and what each does. The binary only
 //! dispatches.
 pub mod agent;
-pub mod bench;
 pub mod check;
 pub mod image;
 pub mod logs;

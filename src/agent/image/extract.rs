@@ -65,7 +65,7 @@ pub fn extract_layer<R: Read>(archive: R, dest: &Path) -> Result<ExtractStats, E
             entry: name.clone(),
             source,
         };
-        let relative = normalise(&raw_path).map_err(|r| unsafe_entry(r))?;
+        let relative = normalise(&raw_path).map_err(&unsafe_entry)?;
         let Some(file_name) = relative.file_name().map(|n| n.to_owned()) else {
             // The archive's own root (`./`): the layer directory already exists.
             continue;
@@ -87,7 +87,7 @@ pub fn extract_layer<R: Read>(archive: R, dest: &Path) -> Result<ExtractStats, E
             }
             let target = parent.join(hidden);
             remove_existing(&target).map_err(io_error)?;
-            mknod(&target, libc::S_IFCHR | 0o000, 0).map_err(io_error)?;
+            mknod(&target, libc::S_IFCHR, 0).map_err(io_error)?;
             stats.whiteouts += 1;
             continue;
         }
@@ -132,7 +132,7 @@ pub fn extract_layer<R: Read>(archive: R, dest: &Path) -> Result<ExtractStats, E
                         .link_name_bytes()
                         .ok_or_else(|| unsafe_entry("symlink without a target"))?
                         .into_owned();
-                    check_symlink_target(parent_rel, &link).map_err(|r| unsafe_entry(r))?;
+                    check_symlink_target(parent_rel, &link).map_err(&unsafe_entry)?;
                     std::os::unix::fs::symlink(OsStr::from_bytes(&link), &target)
                         .map_err(io_error)?;
                     if is_root {

@@ -52,7 +52,8 @@ pub struct PullProgress {
 }
 
 /// Called with progress while layers download.
-pub type ProgressFn = dyn Fn(PullProgress) + Send + Sync;
+pub trait Progress: Fn(PullProgress) + Send + Sync {}
+impl<F: Fn(PullProgress) + Send + Sync> Progress for F {}
 
 /// The registry client.
 #[derive(Clone)]
@@ -71,7 +72,7 @@ const ACCEPTED_MANIFESTS: [&str; 4] = [
 struct BlobWriter<'a> {
     file: tokio::fs::File,
     hasher: Hasher,
-    progress: Option<(&'a ProgressFn, u64, u64)>,
+    progress: Option<(&'a dyn Progress, u64, u64)>,
 }
 
 impl AsyncWrite for BlobWriter<'_> {
@@ -155,7 +156,7 @@ impl Puller {
         &self,
         store: &ImageStore,
         image: &ImageRef,
-        progress: Option<&ProgressFn>,
+        progress: Option<&dyn Progress>,
     ) -> Result<ImageRecord, PullError> {
         let mut errors = Vec::new();
         for endpoint in self.config.endpoints(image.registry()) {
@@ -186,7 +187,7 @@ impl Puller {
         store: &ImageStore,
         image: &ImageRef,
         endpoint: &Endpoint,
-        progress: Option<&ProgressFn>,
+        progress: Option<&dyn Progress>,
     ) -> Result<ImageRecord, PullError> {
         let registry_error = |message: String| PullError::Registry {
             image: image.to_string(),
@@ -310,7 +311,7 @@ impl Puller {
         reference: &Reference,
         store: &ImageStore,
         descriptor: &Descriptor,
-        progress: Option<(&ProgressFn, u64, u64)>,
+        progress: Option<(&dyn Progress, u64, u64)>,
         image: &ImageRef,
     ) -> Result<(), PullError> {
         let tmp = store.temp_path("pull");

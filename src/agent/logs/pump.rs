@@ -106,7 +106,7 @@ fn now_timestamp() -> String {
 
 /// Reads what is available without blocking; `Ok(0)` means nothing now.
 fn read_available(fd: &AsyncFd<File>, buf: &mut [u8]) -> io::Result<usize> {
-    match (&*fd.get_ref()).read(buf) {
+    match fd.get_ref().read(buf) {
         Ok(n) => Ok(n),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
         Err(e) => Err(e),

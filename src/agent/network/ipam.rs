@@ -149,8 +149,10 @@ impl Ipam {
         for offset in 0..span {
             let candidate = first + (start - first + offset) % span;
             let address = Ipv4Addr::from(candidate);
-            if !self.allocations.contains_key(&address) {
-                self.allocations.insert(address, owner.to_string());
+            if let std::collections::btree_map::Entry::Vacant(slot) =
+                self.allocations.entry(address)
+            {
+                slot.insert(owner.to_string());
                 self.next = if candidate == last {
                     first
                 } else {

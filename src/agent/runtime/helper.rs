@@ -13,7 +13,7 @@
 //! Wire: frames of a u32 little-endian length and a postcard body, each carrying a request id.
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -259,7 +259,7 @@ fn spawn_job(frame: Frame<Request>) -> io::Result<InFlight> {
             Ok(InFlight {
                 id: frame.id,
                 child,
-                result: std::fs::File::from(OwnedFd::from(read_end)),
+                result: std::fs::File::from(read_end),
                 buffer: Vec::new(),
             })
         }

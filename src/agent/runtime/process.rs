@@ -179,6 +179,12 @@ pub fn rss_bytes(pid: i32) -> Option<u64> {
     Some(kib * 1024)
 }
 
+impl AsRawFd for PidFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +196,8 @@ mod tests {
         assert_eq!(start_time_ticks(pid), Some(first));
     }
 
+    // The children are reaped through their pidfds, which clippy cannot see.
+    #[allow(clippy::zombie_processes)]
     #[tokio::test]
     async fn a_child_exit_code_is_collected_through_its_pidfd() {
         let child = std::process::Command::new("sh")
@@ -209,11 +217,5 @@ mod tests {
             pidfd.wait().await.unwrap(),
             ExitStatus::Signal(libc::SIGKILL)
         );
-    }
-}
-
-impl AsRawFd for PidFd {
-    fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
     }
 }

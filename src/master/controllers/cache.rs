@@ -8,8 +8,10 @@ use crate::api::{ApiObject, Kind, Resource};
 
 use super::action::ObjectRef;
 
-/// Kinds the controllers and the scheduler read.
-pub const WATCHED_KINDS: [Kind; 6] = [
+/// Kinds the controllers and the scheduler read (namespaces: to create nothing in one that
+/// is being deleted).
+pub const WATCHED_KINDS: [Kind; 7] = [
+    Kind::Namespace,
     Kind::Node,
     Kind::Pod,
     Kind::ReplicaSet,
@@ -153,6 +155,19 @@ impl Cache {
                 key.kind == T::KIND && key.namespace.as_deref() == Some(namespace)
             })
             .filter_map(|(_, resource)| resource.downcast_ref::<T>())
+    }
+
+    /// Whether `namespace` is being deleted (its phase is `Terminating`).
+    pub fn terminating(&self, namespace: &str) -> bool {
+        let key = ObjectRef {
+            kind: Kind::Namespace,
+            namespace: None,
+            name: namespace.to_string(),
+        };
+        self.get_as::<crate::api::Namespace>(&key)
+            .and_then(|n| n.status.as_ref())
+            .and_then(|s| s.phase)
+            == Some(crate::api::NamespacePhase::Terminating)
     }
 
     /// The namespaces that hold objects of type `T`.

@@ -420,6 +420,15 @@ impl Brain {
         let mut folded: BTreeMap<ObjectRef, (Event, bool)> = BTreeMap::new();
         for action in actions {
             tracing::debug!(%action, "controller action");
+            if let Action::Create(resource) = &action {
+                if resource
+                    .namespace()
+                    .is_some_and(|ns| self.cache.terminating(ns))
+                {
+                    // Like the API server, create nothing in a namespace being deleted.
+                    continue;
+                }
+            }
             match action {
                 Action::Create(resource) => ops.push(Op::Create(
                     store_key(&ObjectRef::of_resource(&resource)),
@@ -709,7 +718,11 @@ mod tests {
         // A restarted driver finds nothing to do either.
         let (task, stop) = start(&store);
         tokio::time::sleep(Duration::from_millis(1_000)).await;
-        assert_eq!(store.revision(), idle, "a restart over a settled cluster writes nothing");
+        assert_eq!(
+            store.revision(),
+            idle,
+            "a restart over a settled cluster writes nothing"
+        );
         stop.send(()).unwrap();
         task.await.unwrap();
     }
@@ -766,6 +779,37 @@ mod tests {
             assert!(steps < 1_000, "the rollout finished: {rss:?}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        stop.send(()).unwrap();
+        task.await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn nothing_is_created_in_a_namespace_being_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store.redb")).unwrap();
+        let namespace = crate::api::Namespace {
+            metadata: crate::api::ObjectMeta::named("edge", None),
+            spec: Default::default(),
+            status: Some(crate::api::NamespaceStatus {
+                phase: Some(crate::api::NamespacePhase::Terminating),
+            }),
+        };
+        create(&store, namespace);
+        let mut doomed = deployment("web", 2, "nginx:1.27", "1", "0");
+        doomed.metadata.namespace = Some(crate::api::NamespaceName::new("edge").unwrap());
+        create(&store, doomed);
+        create(&store, deployment("web", 1, "nginx:1.27", "1", "0"));
+        let (task, stop) = start(&store);
+        until("the live namespace's replica set", || {
+            !list::<ReplicaSet>(&store).is_empty()
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let namespaces: Vec<String> = list::<ReplicaSet>(&store)
+            .iter()
+            .map(|rs| rs.metadata.namespace_or_default().to_string())
+            .collect();
+        assert_eq!(namespaces, ["default"]);
         stop.send(()).unwrap();
         task.await.unwrap();
     }

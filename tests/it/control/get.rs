@@ -34,7 +34,7 @@ spec:
 ";
 
 fn setup() -> Master {
-    let master = Master::start();
+    let master = Master::start_api_only();
     let text = format!("{NGINX_DEPLOYMENT}---\n{MY_SERVICE}---\n{EXTRAS}");
     let (_dir, file) = manifest_file("all.yaml", &text);
     ok(master.edgectl(&["apply", "-f", file.to_str().unwrap()]));
@@ -149,7 +149,7 @@ fn selectors_names_and_output_formats() {
 
 #[test]
 fn empty_lists_and_missing_names_read_like_kubectl() {
-    let master = Master::start();
+    let master = Master::start_api_only();
     let output = master.edgectl(&["get", "pods"]);
     assert!(output.status.success());
     assert_eq!(String::from_utf8_lossy(&output.stdout), "");
@@ -206,7 +206,7 @@ fn scale_patches_replicas() {
 
 #[test]
 fn version_and_completion_work() {
-    let master = Master::start();
+    let master = Master::start_api_only();
     let version = ok(master.edgectl(&["version"]));
     let expected = format!("v{}", env!("CARGO_PKG_VERSION"));
     let lines: Vec<&str> = version.lines().collect();
@@ -227,7 +227,7 @@ fn version_and_completion_work() {
 fn get_watch_prints_a_row_per_change() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
-    let master = Master::start();
+    let master = Master::start_api_only();
     let mut watcher = Command::new(super::harness::edgectl_bin())
         .args(["get", "configmaps", "-w"])
         .env("EDGECONFIG", master.admin_conf())

@@ -58,10 +58,6 @@ impl Subnet {
     pub fn cidr(&self) -> String {
         format!("10.213.{}.0/24", self.n)
     }
-
-    pub fn gateway(&self) -> Ipv4Addr {
-        Ipv4Addr::new(10, 213, self.n, 1)
-    }
 }
 
 impl Drop for Subnet {
@@ -277,10 +273,17 @@ pub struct TestAgent {
 impl TestAgent {
     /// Starts an agent whose air-gap directory holds the busybox image.
     pub fn start() -> TestAgent {
+        Self::start_with_images(true)
+    }
+
+    /// Starts an agent, with or without the busybox image in its air-gap directory.
+    pub fn start_with_images(busybox: bool) -> TestAgent {
         let settings = NodeSettings::new();
         let import = settings.data_dir().join("images/import");
         fs::create_dir_all(&import).unwrap();
-        fs::copy(busybox_archive(), import.join("busybox.tar")).unwrap();
+        if busybox {
+            fs::copy(busybox_archive(), import.join("busybox.tar")).unwrap();
+        }
         let manifests = settings.dir.path().join("manifests");
         fs::create_dir_all(&manifests).unwrap();
         let socket = settings.dir.path().join("agent.sock");
@@ -335,10 +338,6 @@ impl TestAgent {
             );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().unwrap().id()
     }
 
     pub fn log_text(&self) -> String {

@@ -8,4 +8,5 @@ mod harness;
 mod images;
 mod leak;
 mod prereq;
+mod registry;
 mod standalone;

@@ -355,3 +355,80 @@ fn an_agent_killed_with_sigkill_readopts_its_running_containers_with_the_same_pi
     agent.remove_manifest("web.yaml");
     agent.wait_for("the pod to be gone", 60, |pods| pods.is_empty());
 }
+
+#[test]
+fn an_archive_dropped_into_the_air_gap_directory_is_imported_and_its_pod_starts() {
+    require!(prereq::containers());
+    let mut agent = TestAgent::start_with_images(false);
+    agent.write_manifest(
+        "airgap.yaml",
+        &format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: airgap\nspec:\n  containers:\n  - name: app\n    image: {BUSYBOX}\n    command: [\"sleep\", \"600\"]\n"),
+    );
+    agent.wait_for("the pull to fail", 60, |pods| {
+        container(pods, "airgap", "app")
+            .and_then(|c| c.state)
+            .and_then(|s| s.waiting)
+            .is_some_and(|w| w.reason.as_deref() == Some("ErrImagePull"))
+    });
+    // Written aside and moved in, as an operator copying over a slow link should.
+    let import = agent.settings.data_dir().join("images/import");
+    std::fs::copy(
+        super::harness::busybox_archive(),
+        import.join(".busybox.tar.part"),
+    )
+    .unwrap();
+    std::fs::rename(import.join(".busybox.tar.part"), import.join("busybox.tar")).unwrap();
+    agent.wait_for("the pod to run from the imported image", 90, |pods| {
+        is_running(&container(pods, "airgap", "app"))
+    });
+    assert!(agent.log_text().contains("imported air-gap images"));
+    // A clean stop leaves the pod running for the next agent.
+    agent.stop();
+    agent.spawn();
+    let pods = agent.wait_for("the pod re-adopted", 30, |pods| {
+        is_running(&container(pods, "airgap", "app"))
+    });
+    assert_eq!(container(&pods, "airgap", "app").unwrap().restart_count, 0);
+    agent.remove_manifest("airgap.yaml");
+    agent.wait_for("the pod to be gone", 60, |pods| pods.is_empty());
+}
+
+#[test]
+fn edged_image_commands_import_list_and_remove() {
+    require!(prereq::containers());
+    let data = tempfile::tempdir().unwrap();
+    let edged = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_edged"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(data.path())
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned()
+                + &String::from_utf8_lossy(&output.stderr),
+        )
+    };
+    let archive = super::harness::busybox_archive();
+    let (ok, out) = edged(&["image", "import", archive.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    assert!(out.contains(&format!("imported {BUSYBOX}")), "{out}");
+    let (ok, out) = edged(&["image", "ls"]);
+    assert!(
+        ok && out.contains("IMAGE ID") && out.contains(BUSYBOX),
+        "{out}"
+    );
+    let (ok, out) = edged(&["image", "rm", BUSYBOX]);
+    assert!(ok, "{out}");
+    let (_, out) = edged(&["image", "ls"]);
+    assert!(!out.contains(BUSYBOX), "{out}");
+    assert_eq!(
+        std::fs::read_dir(data.path().join("images/layers"))
+            .unwrap()
+            .count(),
+        0
+    );
+    let (ok, out) = edged(&["image", "rm", BUSYBOX]);
+    assert!(!ok && out.contains("not found"), "{out}");
+}

@@ -1,8 +1,0 @@
-//! `edged bench`.
-
-#[derive(Debug, clap::Args)]
-pub struct Args {}
-
-pub async fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("edged bench is not built yet")
-}
