@@ -180,3 +180,49 @@ async fn delete_by_label_and_by_file() {
         "Error from server (NotFound): pods \"lonely\" not found\n"
     );
 }
+
+/// Waits until `path` lists `count` objects.
+async fn wait_for_count(client: &Client, path: &str, count: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        if names(client, path).await.len() == count {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{path} never held {count} objects: {:?}",
+            names(client, path).await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn with_live_controllers_every_cascade_leaves_nothing_behind() {
+    let master = Master::start();
+    let client = master.admin_client();
+    for cascade in ["background", "foreground"] {
+        let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web"},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}}, "template": template()}});
+        client
+            .send_json(Method::POST, DEPLOYMENTS, JSON, &deployment)
+            .await
+            .unwrap();
+        wait_for_count(&client, PODS, 3).await;
+        ok(master.edgectl(&["delete", "deployment", "web", "--cascade", cascade]));
+        assert!(names(&client, DEPLOYMENTS).await.is_empty(), "{cascade}");
+        assert!(names(&client, REPLICA_SETS).await.is_empty(), "{cascade}");
+        assert!(names(&client, PODS).await.is_empty(), "{cascade}");
+        // Give a controller that missed the deletion a chance to show it: nothing may come back.
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        assert!(
+            names(&client, PODS).await.is_empty(),
+            "{cascade}: pods came back"
+        );
+        assert!(
+            names(&client, REPLICA_SETS).await.is_empty(),
+            "{cascade}: replica sets came back"
+        );
+    }
+}
