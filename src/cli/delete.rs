@@ -9,8 +9,7 @@ use super::client::{Client, ClientError, JSON};
 use super::get::list;
 use super::manifest;
 use super::{kind_from_cli, split_targets, Context, Reported};
-use crate::api::Kind;
-use crate::master::object::kind_of;
+use crate::api::{DecodeOptions, Kind};
 use crate::master::route::object_path;
 
 /// `--cascade` values.
@@ -86,8 +85,15 @@ pub async fn run(context: &Context, args: DeleteArgs) -> anyhow::Result<()> {
         if !args.targets.is_empty() {
             anyhow::bail!("give either -f or KIND NAME, not both");
         }
-        for document in manifest::load(&args.files, args.recursive)? {
-            let kind = super::apply::check(&document, context.namespace.as_deref(), false)?;
+        // Deleting needs kind, name and namespace only: an object that would not validate any
+        // more can still be deleted by its manifest.
+        let options = DecodeOptions {
+            strict: false,
+            validate: false,
+        };
+        for document in manifest::load(&args.files, args.recursive, options)? {
+            super::apply::check_namespace(&document, context.namespace.as_deref())?;
+            let kind = document.kind;
             let object = &document.object;
             let namespace = object
                 .pointer("/metadata/namespace")
@@ -97,7 +103,6 @@ pub async fn run(context: &Context, args: DeleteArgs) -> anyhow::Result<()> {
                 .as_str()
                 .unwrap_or("")
                 .to_string();
-            debug_assert_eq!(kind_of(object), Some(kind));
             targets.push((kind, Some(namespace.to_string()), name));
         }
     }

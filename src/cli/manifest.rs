@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::api::{self, DecodeError, DecodeOptions, Kind};
+
 /// The largest manifest file read, in bytes.
 pub const MANIFEST_BYTES_MAX: u64 = 4 * 1024 * 1024;
 /// Directory levels descended with `-R`.
@@ -25,17 +27,10 @@ pub enum ManifestError {
     /// a directory holds no manifests
     #[error("{}: no .yaml, .yml or .json files", path.display())]
     EmptyDirectory { path: PathBuf },
-    /// a document does not decode
-    #[error("{source_name}: document {document}{}: {message}", location(*line, *column))]
-    Decode {
-        source_name: String,
-        /// 1-based index of the document in its file.
-        document: usize,
-        line: Option<u64>,
-        column: Option<u64>,
-        message: String,
-    },
-    /// a document is not a valid object
+    /// documents do not decode or are invalid
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// a document is not what the command needs
     #[error("{source_name}: document {document} ({resource}): {message}")]
     Invalid {
         source_name: String,
@@ -45,22 +40,18 @@ pub enum ManifestError {
     },
 }
 
-fn location(line: Option<u64>, column: Option<u64>) -> String {
-    match (line, column) {
-        (Some(line), Some(column)) => format!(", line {line}, column {column}"),
-        (Some(line), None) => format!(", line {line}"),
-        _ => String::new(),
-    }
-}
-
 /// One decoded object and where it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document {
     /// The file name, or `-` for standard input.
     pub source_name: String,
-    /// 1-based index of the document in its file.
+    /// Position of the document in its file, from 0 (as the resource model counts).
     pub index: usize,
+    pub kind: Kind,
+    /// The object in its typed form (fields Flotilla does not support are gone).
     pub object: Value,
+    /// The unsupported fields that were dropped, one message each, naming file and line.
+    pub warnings: Vec<String>,
 }
 
 /// The text of each source, with its name, in order: files as given, directories' manifests
@@ -149,100 +140,37 @@ fn collect_dir(
     Ok(())
 }
 
-/// Decodes every document of one source, expanding `kind: List`. Empty documents are skipped.
-pub fn decode(source_name: &str, text: &str) -> Result<Vec<Document>, ManifestError> {
-    let values = placeholder::decode_documents(source_name, text)?;
-    let mut documents = Vec::new();
-    for (i, value) in values.into_iter().enumerate() {
-        let index = i + 1;
-        if value.is_null() {
-            continue;
-        }
-        if !value.is_object() {
-            return Err(ManifestError::Decode {
-                source_name: source_name.to_string(),
-                document: index,
-                line: None,
-                column: None,
-                message: "expected a mapping (an object with apiVersion and kind)".to_string(),
-            });
-        }
-        if value.get("kind").and_then(Value::as_str) == Some("List") {
-            let items = value.get("items").and_then(Value::as_array).cloned();
-            for item in items.unwrap_or_default() {
-                documents.push(Document {
-                    source_name: source_name.to_string(),
-                    index,
-                    object: item,
-                });
-            }
-        } else {
-            documents.push(Document {
-                source_name: source_name.to_string(),
-                index,
-                object: value,
-            });
-        }
-    }
-    Ok(documents)
+/// Decodes, types and (with `options.validate`) validates every document of one source,
+/// expanding `kind: List`. Nothing is returned unless every document is good.
+pub fn decode(
+    source_name: &str,
+    text: &str,
+    options: DecodeOptions,
+) -> Result<Vec<Document>, ManifestError> {
+    let documents = api::decode_manifests_with(source_name, text, options)?;
+    Ok(documents
+        .into_iter()
+        .map(|document| Document {
+            source_name: source_name.to_string(),
+            index: document.index,
+            kind: document.resource.kind(),
+            warnings: document.warning_messages(source_name),
+            object: document.resource.to_value(),
+        })
+        .collect())
 }
 
-/// Reads and decodes every source.
-pub fn load(paths: &[PathBuf], recursive: bool) -> Result<Vec<Document>, ManifestError> {
+/// Reads and decodes every source; all problems of a source are reported together.
+pub fn load(
+    paths: &[PathBuf],
+    recursive: bool,
+    options: DecodeOptions,
+) -> Result<Vec<Document>, ManifestError> {
     let mut documents = Vec::new();
     for (name, text) in read_sources(paths, recursive)? {
-        documents.extend(decode(&name, &text)?);
+        documents.extend(decode(&name, &text, options)?);
     }
     Ok(documents)
-}
-
-/// YAML and JSON into JSON values, pending `crate::api`'s manifest decoder.
-mod placeholder {
-    use super::*;
-
-    pub fn decode_documents(source_name: &str, text: &str) -> Result<Vec<Value>, ManifestError> {
-        let trimmed = text.trim_start();
-        if trimmed.starts_with('{') || trimmed.starts_with('[') {
-            let mut values = Vec::new();
-            let stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
-            for (i, value) in stream.enumerate() {
-                let value = value.map_err(|e| ManifestError::Decode {
-                    source_name: source_name.to_string(),
-                    document: i + 1,
-                    line: Some(e.line() as u64),
-                    column: Some(e.column() as u64),
-                    message: e.to_string(),
-                })?;
-                match value {
-                    Value::Array(items) => values.extend(items),
-                    other => values.push(other),
-                }
-            }
-            return Ok(values);
-        }
-        serde_saphyr::from_multiple::<Value>(text).map_err(|e| {
-            let location = e.location();
-            let document = text[..location.map(|l| line_offset(text, l.line())).unwrap_or(0)]
-                .lines()
-                .filter(|l| l.starts_with("---"))
-                .count();
-            ManifestError::Decode {
-                source_name: source_name.to_string(),
-                document: document.max(1),
-                line: location.map(|l| l.line()),
-                column: location.map(|l| l.column()),
-                message: e.to_string().lines().next().unwrap_or("").to_string(),
-            }
-        })
-    }
-
-    fn line_offset(text: &str, line: u64) -> usize {
-        text.lines()
-            .take(line.saturating_sub(1) as usize)
-            .map(|l| l.len() + 1)
-            .sum::<usize>()
-            .min(text.len())
-    }
 }
 
 #[cfg(test)]
@@ -252,19 +180,38 @@ mod tests {
     #[test]
     fn multi_document_yaml_and_lists_are_expanded() {
         let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: b}}\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: c}}\n";
-        let docs = decode("x.yaml", text).unwrap();
+        let docs = decode("x.yaml", text, DecodeOptions::default()).unwrap();
         let names: Vec<_> = docs
             .iter()
             .map(|d| d.object["metadata"]["name"].as_str().unwrap())
             .collect();
         assert_eq!(names, ["a", "b", "c"]);
+        assert!(docs.iter().all(|d| d.kind == Kind::ConfigMap));
     }
 
     #[test]
     fn broken_yaml_names_file_line_and_column() {
         let text = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: [unclosed\n";
-        let error = decode("bad.yaml", text).unwrap_err().to_string();
-        assert!(error.starts_with("bad.yaml: document 1, line "), "{error}");
-        assert!(error.contains("column"), "{error}");
+        let error = decode("bad.yaml", text, DecodeOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("bad.yaml:"), "{error}");
+    }
+
+    #[test]
+    fn unknown_fields_are_warnings_naming_the_line() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\nflavour: x\n";
+        let docs = decode("cm.yaml", text, DecodeOptions::default()).unwrap();
+        assert_eq!(docs[0].warnings.len(), 1);
+        assert!(
+            docs[0].warnings[0].starts_with("cm.yaml:5:"),
+            "{:?}",
+            docs[0].warnings
+        );
+        let strict = DecodeOptions {
+            strict: true,
+            validate: true,
+        };
+        assert!(decode("cm.yaml", text, strict).is_err());
     }
 }

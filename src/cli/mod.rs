@@ -140,7 +140,14 @@ pub fn error_line(error: &anyhow::Error) -> Option<String> {
     if let Some(client::ClientError::Status(_)) = error.downcast_ref::<client::ClientError>() {
         return Some(error.to_string());
     }
-    Some(format!("error: {error:#}"))
+    // A manifest with several problems reports each on its own `error:` line.
+    let text = format!("{error:#}");
+    Some(
+        text.lines()
+            .map(|line| format!("error: {line}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
 }
 
 /// `(kind word, name)` pairs named on the command line.

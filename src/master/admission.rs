@@ -2,12 +2,10 @@
 //! by the resource model, defaulted and validated with Kubernetes' rules, and stored in its
 //! typed form. Fields the model does not know are dropped with a warning naming each
 //! (`unknown field "spec.foo"`, as Kubernetes' field validation "Warn"); strict mode makes them
-//! an error. Pure: `edgectl` runs the same checks before sending anything.
-use serde_json::Value;
-
+//! an error. Pure.
 use super::error::{ApiError, FieldError};
 use super::object::{kind_of, meta_str};
-use crate::api::{apply_defaults, validate, Kind, Resource};
+use crate::api::{apply_defaults, decode_value, validate, FieldErrorKind, Kind};
 use crate::store::Object;
 
 /// An object ready for the store, and the warnings to send with the response.
@@ -42,39 +40,39 @@ pub fn admit(kind: Kind, object: Object, strict: bool) -> Result<Admitted, ApiEr
     }
     check_type(kind, &object)?;
     let name = meta_str(&object, "name").to_string();
-    let mut resource =
-        Resource::from_value_of_kind(kind, object.clone()).map_err(|e| ApiError::Invalid {
-            kind,
-            name: name.clone(),
-            causes: vec![FieldError {
-                field: String::new(),
-                reason: "FieldValueTypeInvalid",
-                detail: e.to_string(),
-            }],
-        })?;
-    let warnings: Vec<String> = unknown_fields(&object, &resource.to_value())
-        .into_iter()
-        .map(|path| format!("unknown field {path:?}"))
-        .collect();
-    if strict && !warnings.is_empty() {
-        return Err(ApiError::Strict { warnings });
-    }
+    let cause = |e: &crate::api::FieldError| FieldError {
+        field: e.path.to_string(),
+        reason: e.reason(),
+        detail: e.body(),
+    };
+    let (mut resource, warnings) = decode_value(Some(kind), object, strict).map_err(|errors| {
+        if errors
+            .iter()
+            .all(|e| e.kind == FieldErrorKind::UnknownField)
+        {
+            ApiError::Strict {
+                warnings: errors
+                    .iter()
+                    .map(|e| format!("unknown field \"{}\"", e.path))
+                    .collect(),
+            }
+        } else {
+            ApiError::Invalid {
+                kind,
+                name: name.clone(),
+                causes: errors.iter().map(cause).collect(),
+            }
+        }
+    })?;
     apply_defaults(&mut resource);
     validate(&resource).map_err(|errors| ApiError::Invalid {
         kind,
         name,
-        causes: errors
-            .iter()
-            .map(|e| FieldError {
-                field: e.path.to_string(),
-                reason: e.reason(),
-                detail: e.body(),
-            })
-            .collect(),
+        causes: errors.iter().map(cause).collect(),
     })?;
     Ok(Admitted {
         object: resource.to_value(),
-        warnings,
+        warnings: warnings.iter().map(ToString::to_string).collect(),
     })
 }
 
@@ -97,55 +95,10 @@ fn check_type(kind: Kind, object: &Object) -> Result<(), ApiError> {
     }
 }
 
-/// Whether a value carries nothing (what typed serialisation leaves out anyway).
-fn is_empty(value: &Value) -> bool {
-    match value {
-        Value::Null => true,
-        Value::Bool(b) => !b,
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.iter().all(is_empty),
-        Value::Object(o) => o.values().all(is_empty),
-    }
-}
-
-/// Paths (`spec.template.spec.containers[0].foo`) of the non-empty fields of `input` that its
-/// typed form `typed` lost: the fields the resource model does not know.
-fn unknown_fields(input: &Value, typed: &Value) -> Vec<String> {
-    let mut found = Vec::new();
-    walk(input, typed, String::new(), &mut found);
-    found
-}
-
-fn walk(input: &Value, typed: &Value, path: String, found: &mut Vec<String>) {
-    match (input, typed) {
-        (Value::Object(input), Value::Object(typed)) => {
-            for (key, value) in input {
-                let child = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
-                match typed.get(key) {
-                    Some(typed_value) => walk(value, typed_value, child, found),
-                    None if is_empty(value) => {}
-                    None => found.push(child),
-                }
-            }
-        }
-        (Value::Array(input), Value::Array(typed)) => {
-            for (i, (value, typed_value)) in input.iter().zip(typed).enumerate() {
-                walk(value, typed_value, format!("{path}[{i}]"), found);
-            }
-        }
-        _ => {}
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn deployment() -> Value {
         json!({"apiVersion": "apps/v1", "kind": "Deployment",

@@ -105,9 +105,11 @@ fn broken_yaml_is_rejected_with_line_and_column_and_nothing_is_applied() {
     let (_dir, file) = manifest_file("broken.yaml", &broken);
     let stderr = fails(master.edgectl(&["apply", "-f", file.to_str().unwrap()]));
     assert!(stderr.starts_with("error: "), "{stderr}");
-    assert!(stderr.contains("broken.yaml"), "{stderr}");
-    assert!(stderr.contains("line "), "{stderr}");
-    assert!(stderr.contains("column "), "{stderr}");
+    // file:line:column of the unclosed bracket, in the second document (counted from 0).
+    assert!(
+        stderr.contains("broken.yaml:18:13: document 1: "),
+        "{stderr}"
+    );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 
     let services = master.edgectl(&["get", "services"]);
@@ -124,9 +126,11 @@ fn a_manifest_without_a_name_is_rejected_naming_the_field() {
     let nameless = NGINX_DEPLOYMENT.replace("  name: nginx-deployment\n", "");
     let (_dir, file) = manifest_file("nameless.yaml", &format!("{MY_SERVICE}---\n{nameless}"));
     let stderr = fails(master.edgectl(&["apply", "-f", file.to_str().unwrap()]));
-    assert!(stderr.contains("nameless.yaml"), "{stderr}");
-    assert!(stderr.contains("document 2"), "{stderr}");
-    assert!(stderr.contains("metadata.name"), "{stderr}");
+    assert!(
+        stderr
+            .contains("nameless.yaml:15:1: document 1 (Deployment): metadata.name: Required value"),
+        "{stderr}"
+    );
     let services = master.edgectl(&["get", "svc", "-o", "name"]);
     assert_eq!(String::from_utf8_lossy(&services.stdout), "");
 }
@@ -140,11 +144,21 @@ fn a_deployment_without_a_template_is_rejected_naming_the_fields() {
         .to_string();
     let (_dir, file) = manifest_file("incomplete.yaml", &incomplete);
     let stderr = fails(master.edgectl(&["apply", "-f", file.to_str().unwrap()]));
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    assert!(stderr.contains("incomplete.yaml: document 1"), "{stderr}");
-    assert!(stderr.contains("metadata.name: Required value"), "{stderr}");
-    assert!(stderr.contains("spec.template"), "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    // One `error:` line per problem, each naming file, line, column, document and field.
+    assert!(
+        stderr
+            .lines()
+            .all(|l| l.starts_with("error: ") && l.contains("incomplete.yaml:")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("document 0 (Deployment): metadata.name: Required value"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("document 0 (Deployment): spec.template.spec.containers: Required value"),
+        "{stderr}"
+    );
     assert_eq!(ok(master.edgectl(&["get", "deploy", "-o", "name"])), "");
 }
 
@@ -156,14 +170,21 @@ fn unsupported_fields_warn_and_strict_refuses_them() {
     let file = file.to_str().unwrap();
     let stderr = fails(master.edgectl(&["apply", "--strict", "-f", file]));
     assert!(
-        stderr.contains("unknown field \"spec.flavour\""),
+        stderr.contains(
+            "extra.yaml:6:3: document 0 (Service my-service): spec.flavour: unknown field"
+        ),
         "{stderr}"
     );
     let output = master.edgectl(&["apply", "-f", file]);
-    assert_eq!(
-        String::from_utf8_lossy(&output.stderr),
-        "Warning: service/my-service: unknown field \"spec.flavour\"\n"
+    let warnings = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(warnings.starts_with("Warning: "), "{warnings}");
+    assert!(
+        warnings.ends_with(
+            "extra.yaml:6:3: document 0 (Service my-service): unknown field \"spec.flavour\"\n"
+        ),
+        "{warnings}"
     );
+    assert_eq!(warnings.lines().count(), 1, "{warnings}");
     assert_eq!(ok(output), "service/my-service created\n");
 }
 

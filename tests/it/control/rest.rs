@@ -374,3 +374,25 @@ async fn sigterm_stops_the_master_cleanly_while_a_watch_is_open() {
         master.log()
     );
 }
+
+#[tokio::test]
+async fn unknown_fields_come_back_as_warnings_or_strict_errors() {
+    let master = Master::start_api_only();
+    let client = master.admin_client();
+    let mut body = config_map("a", "1");
+    body["flavour"] = json!("vanilla");
+    let strict = with_query(CONFIG_MAPS, &[("fieldValidation", "Strict")]);
+    let error = client
+        .send_json(Method::POST, &strict, JSON, &body)
+        .await
+        .unwrap_err();
+    let (code, reason, message) = status_of(error);
+    assert_eq!((code, reason.as_str()), (400, "BadRequest"));
+    assert_eq!(message, "strict decoding error: unknown field \"flavour\"");
+    let (created, warnings) = client
+        .send_json(Method::POST, CONFIG_MAPS, JSON, &body)
+        .await
+        .unwrap();
+    assert_eq!(warnings, ["unknown field \"flavour\""]);
+    assert!(created.get("flavour").is_none(), "{created}");
+}
