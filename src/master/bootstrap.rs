@@ -119,31 +119,45 @@ pub fn interface_addresses() -> Vec<IpAddr> {
     addresses
 }
 
-fn write_admin_credential(pki: &Pki, server: &str, paths: &[&Path]) -> Result<(), BootstrapError> {
-    let missing: Vec<&Path> = paths.iter().copied().filter(|p| !p.exists()).collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let credential: Credential = pki
-        .credential(&Role::Admin, server, ADMIN_CREDENTIAL_VALIDITY)
-        .map_err(|source| BootstrapError::AdminCredential {
-            path: missing[0].to_path_buf(),
-            source,
-        })?;
-    for path in missing {
-        if let Some(parent) = path.parent() {
+/// Writes the admin credential to `primary` (in the data directory) when it is missing, and to
+/// `copy` (the system-wide `/etc/flotilla/admin.conf`) then too, replacing a stale copy from an
+/// earlier cluster; a later start only restores a missing copy from `primary`.
+fn write_admin_credential(
+    pki: &Pki,
+    server: &str,
+    primary: &Path,
+    copy: Option<&Path>,
+) -> Result<(), BootstrapError> {
+    let credential_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| BootstrapError::AdminCredential { path, source }
+    };
+    let credential = if primary.exists() {
+        match copy {
+            Some(copy) if !copy.exists() => {
+                Credential::load(primary).map_err(credential_error(primary))?
+            }
+            _ => return Ok(()),
+        }
+    } else {
+        let credential: Credential = pki
+            .credential(&Role::Admin, server, ADMIN_CREDENTIAL_VALIDITY)
+            .map_err(credential_error(primary))?;
+        credential
+            .save(primary)
+            .map_err(credential_error(primary))?;
+        tracing::info!(path = %primary.display(), "wrote the admin credential");
+        credential
+    };
+    if let Some(copy) = copy {
+        if let Some(parent) = copy.parent() {
             std::fs::create_dir_all(parent).map_err(|source| BootstrapError::DataDir {
                 path: parent.to_path_buf(),
                 source,
             })?;
         }
-        credential
-            .save(path)
-            .map_err(|source| BootstrapError::AdminCredential {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        tracing::info!(path = %path.display(), "wrote the admin credential");
+        credential.save(copy).map_err(credential_error(copy))?;
+        tracing::info!(path = %copy.display(), "wrote the admin credential");
     }
     Ok(())
 }
@@ -159,10 +173,12 @@ pub fn prepare(config: &Config, local: SocketAddr) -> Result<Prepared, Bootstrap
         source,
     })?;
     let server = server_url(config, local);
-    let admin_conf = config.admin_conf();
-    let mut credential_paths = vec![admin_conf.as_path()];
-    credential_paths.extend(config.admin_conf_copy.as_deref());
-    write_admin_credential(&pki, &server, &credential_paths)?;
+    write_admin_credential(
+        &pki,
+        &server,
+        &config.admin_conf(),
+        config.admin_conf_copy.as_deref(),
+    )?;
     let store_file = config.store_file();
     let store_error = |source| BootstrapError::Store {
         path: store_file.clone(),
@@ -216,6 +232,29 @@ mod tests {
         assert!(names.contains(&"10.0.0.5".to_string()));
         assert!(names.contains(&"pi-1.lan".to_string()));
         assert!(!names.contains(&"0.0.0.0".to_string()));
+    }
+
+    #[test]
+    fn a_first_start_replaces_a_stale_system_copy_and_later_starts_restore_a_missing_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("etc/admin.conf");
+        let config = Config {
+            admin_conf_copy: Some(copy.clone()),
+            ..Config::new(dir.path().join("data"), "127.0.0.1:0".parse().unwrap())
+        };
+        std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+        std::fs::write(&copy, "stale credential of another cluster").unwrap();
+        let local = "127.0.0.1:7443".parse().unwrap();
+        prepare(&config, local).unwrap();
+        let primary = std::fs::read_to_string(config.admin_conf()).unwrap();
+        assert_eq!(std::fs::read_to_string(&copy).unwrap(), primary);
+        std::fs::remove_file(&copy).unwrap();
+        prepare(&config, local).unwrap();
+        assert_eq!(std::fs::read_to_string(&copy).unwrap(), primary);
+        assert_eq!(
+            std::fs::read_to_string(config.admin_conf()).unwrap(),
+            primary
+        );
     }
 
     #[test]
