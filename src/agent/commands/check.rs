@@ -10,7 +10,9 @@ pub struct Args {}
 pub async fn run(_args: Args) -> anyhow::Result<()> {
     let facts = gather();
     let findings = evaluate(&facts);
-    let mut out = tabwriter::TabWriter::new(std::io::stdout()).minwidth(3).padding(3);
+    let mut out = tabwriter::TabWriter::new(std::io::stdout())
+        .minwidth(3)
+        .padding(3);
     writeln!(out, "CHECK\tRESULT\tDETAIL")?;
     for finding in &findings {
         let verdict = match finding.verdict {
@@ -24,9 +26,15 @@ pub async fn run(_args: Args) -> anyhow::Result<()> {
         }
     }
     out.flush()?;
-    let failed = findings.iter().filter(|f| f.verdict == Verdict::Fail).count();
+    let failed = findings
+        .iter()
+        .filter(|f| f.verdict == Verdict::Fail)
+        .count();
     if failed > 0 {
-        anyhow::bail!("this node cannot run pods ({failed} check{} failed)", if failed == 1 { "" } else { "s" });
+        anyhow::bail!(
+            "this node cannot run pods ({failed} check{} failed)",
+            if failed == 1 { "" } else { "s" }
+        );
     }
     println!("\nthis node can run pods (kernel {})", facts.kernel);
     Ok(())
