@@ -323,6 +323,10 @@ fn an_agent_killed_with_sigkill_readopts_its_running_containers_with_the_same_pi
             .flatten()
             .filter(|e| e.path().is_dir())
             .map(|e| std::fs::read_to_string(e.path().join("cgroup.procs")).unwrap())
+            // A container's init is the oldest (lowest) pid of its cgroup; the commands it runs
+            // come and go, so only the init is compared.
+            .filter_map(|procs| procs.lines().filter_map(|l| l.parse::<u32>().ok()).min())
+            .map(|pid| pid.to_string())
             .collect();
         pids.sort();
         pids
