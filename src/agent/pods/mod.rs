@@ -62,7 +62,8 @@ pub struct WorkerContext<R> {
 
 struct WorkerHandle {
     inbox: mpsc::Sender<WorkerMessage>,
-    task: tokio::task::JoinHandle<()>,
+    /// Told to delete its pod (it runs until everything is removed).
+    deleting: bool,
 }
 
 /// Containers and sandboxes found at start-up, by pod uid, until the first desired set claims
@@ -73,11 +74,52 @@ struct Inventory {
     containers: HashMap<String, Vec<ContainerRecord>>,
 }
 
+struct Workers {
+    running: HashMap<String, WorkerHandle>,
+    /// The last desired set, by uid: a pod desired again while its old worker still removes it
+    /// gets a new worker when the old one ends.
+    desired: HashMap<String, api::Pod>,
+}
+
+struct Inner<R> {
+    ctx: Arc<WorkerContext<R>>,
+    workers: Mutex<Workers>,
+    inventory: Mutex<Option<Inventory>>,
+}
+
 /// Keeps one worker per desired pod.
 pub struct PodManager<R: ContainerRuntime + Clone> {
-    ctx: Arc<WorkerContext<R>>,
-    workers: Mutex<HashMap<String, WorkerHandle>>,
-    inventory: Mutex<Option<Inventory>>,
+    inner: Arc<Inner<R>>,
+}
+
+/// Starts a worker for `pod`; when it ends, a new one starts if the pod is desired again.
+fn spawn_worker<R: ContainerRuntime + Clone>(
+    inner: &Arc<Inner<R>>,
+    workers: &mut Workers,
+    pod: api::Pod,
+    adopted: (Option<SandboxStatus>, Vec<Observed>),
+) {
+    let uid = pod.metadata.uid.clone();
+    let (inbox, messages) = mpsc::channel(WORKER_INBOX_MAX);
+    let weak = Arc::downgrade(inner);
+    let ctx = inner.ctx.clone();
+    let task_uid = uid.clone();
+    tokio::spawn(async move {
+        worker::run(ctx, Arc::new(pod), adopted, messages).await;
+        let Some(inner) = weak.upgrade() else { return };
+        let mut workers = inner.workers.lock().await;
+        workers.running.remove(&task_uid);
+        if let Some(pod) = workers.desired.get(&task_uid).cloned() {
+            spawn_worker(&inner, &mut workers, pod, (None, Vec::new()));
+        }
+    });
+    workers.running.insert(
+        uid,
+        WorkerHandle {
+            inbox,
+            deleting: false,
+        },
+    );
 }
 
 fn observed(record: &ContainerRecord) -> Option<Observed> {
@@ -116,26 +158,31 @@ impl<R: ContainerRuntime + Clone> PodManager<R> {
             }
         }
         PodManager {
-            ctx: Arc::new(ctx),
-            workers: Mutex::new(HashMap::new()),
-            inventory: Mutex::new(Some(inventory)),
+            inner: Arc::new(Inner {
+                ctx: Arc::new(ctx),
+                workers: Mutex::new(Workers {
+                    running: HashMap::new(),
+                    desired: HashMap::new(),
+                }),
+                inventory: Mutex::new(Some(inventory)),
+            }),
         }
     }
 
     /// Pod views, updated by the workers.
     pub fn statuses(&self) -> watch::Receiver<StatusMap> {
-        self.ctx.statuses.subscribe()
+        self.inner.ctx.statuses.subscribe()
     }
 
     pub fn context(&self) -> &Arc<WorkerContext<R>> {
-        &self.ctx
+        &self.inner.ctx
     }
 
     /// Makes `pods` the node's pods: new ones start, missing ones are stopped and removed,
     /// existing ones are left alone. Pods without a uid are refused (logged).
     pub async fn set_desired(&self, pods: Vec<api::Pod>) {
-        let mut workers = self.workers.lock().await;
-        let mut inventory = self.inventory.lock().await.take();
+        let mut workers = self.inner.workers.lock().await;
+        let mut inventory = self.inner.inventory.lock().await.take();
         let desired: HashMap<String, api::Pod> = pods
             .into_iter()
             .filter(|p| {
@@ -146,14 +193,16 @@ impl<R: ContainerRuntime + Clone> PodManager<R> {
             })
             .map(|p| (p.metadata.uid.clone(), p))
             .collect();
-        workers.retain(|_, w| !w.task.is_finished());
-        for (uid, worker) in workers.iter() {
-            if !desired.contains_key(uid) {
+        for (uid, worker) in workers.running.iter_mut() {
+            if !desired.contains_key(uid) && !worker.deleting {
+                // One message per worker at most: its inbox always has room.
                 let _ = worker.inbox.try_send(WorkerMessage::Delete);
+                worker.deleting = true;
             }
         }
+        workers.desired = desired.clone();
         for (uid, pod) in desired {
-            if workers.contains_key(&uid) {
+            if workers.running.contains_key(&uid) {
                 continue;
             }
             let adopted = match inventory.as_mut() {
@@ -169,14 +218,7 @@ impl<R: ContainerRuntime + Clone> PodManager<R> {
                 ),
                 None => (None, Vec::new()),
             };
-            let (inbox, messages) = mpsc::channel(WORKER_INBOX_MAX);
-            let task = tokio::spawn(worker::run(
-                self.ctx.clone(),
-                Arc::new(pod),
-                adopted,
-                messages,
-            ));
-            workers.insert(uid, WorkerHandle { inbox, task });
+            spawn_worker(&self.inner, &mut workers, pod, adopted);
         }
         if let Some(orphans) = inventory {
             self.remove_orphans(orphans);
@@ -186,8 +228,8 @@ impl<R: ContainerRuntime + Clone> PodManager<R> {
     /// Stops and removes what belongs to pods that are no longer desired (deleted while the
     /// agent was down): stop signal, a short grace, SIGKILL, removal.
     fn remove_orphans(&self, orphans: Inventory) {
-        let runtime = self.ctx.runtime.clone();
-        let pods_dir = self.ctx.pods_dir.clone();
+        let runtime = self.inner.ctx.runtime.clone();
+        let pods_dir = self.inner.ctx.pods_dir.clone();
         tokio::spawn(async move {
             for (uid, records) in orphans.containers {
                 tracing::info!(pod_uid = %uid, containers = records.len(), "removing containers of a pod that is no longer assigned");
@@ -221,17 +263,17 @@ impl<R: ContainerRuntime + Clone> PodManager<R> {
     /// Deletes every pod and waits (up to `timeout`) until all are gone.
     pub async fn shutdown(&self, timeout: std::time::Duration) {
         self.set_desired(Vec::new()).await;
-        let mut workers = self.workers.lock().await;
         let deadline = tokio::time::Instant::now() + timeout;
-        for (_, worker) in workers.drain() {
-            let _ = tokio::time::timeout_at(deadline, worker.task).await;
+        while self.worker_count().await > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
 
     /// How many workers run (pods being run or being removed).
     pub async fn worker_count(&self) -> usize {
-        let mut workers = self.workers.lock().await;
-        workers.retain(|_, w| !w.task.is_finished());
-        workers.len()
+        self.inner.workers.lock().await.running.len()
     }
 }
+
+#[cfg(test)]
+mod tests;

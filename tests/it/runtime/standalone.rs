@@ -323,6 +323,10 @@ fn an_agent_killed_with_sigkill_readopts_its_running_containers_with_the_same_pi
             .flatten()
             .filter(|e| e.path().is_dir())
             .map(|e| std::fs::read_to_string(e.path().join("cgroup.procs")).unwrap())
+            // A container's init is the oldest (lowest) pid of its cgroup; the commands it runs
+            // come and go, so only the init is compared.
+            .filter_map(|procs| procs.lines().filter_map(|l| l.parse::<u32>().ok()).min())
+            .map(|pid| pid.to_string())
             .collect();
         pids.sort();
         pids
@@ -431,4 +435,45 @@ fn edged_image_commands_import_list_and_remove() {
     );
     let (ok, out) = edged(&["image", "rm", BUSYBOX]);
     assert!(!ok && out.contains("not found"), "{out}");
+}
+
+#[test]
+fn deleting_a_pod_runs_its_pre_stop_hook_before_the_stop_signal() {
+    require!(prereq::containers());
+    let agent = TestAgent::start();
+    let host_dir = agent.settings.dir.path().join("hook");
+    agent.write_manifest(
+        "hook.yaml",
+        &format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: hook
+spec:
+  terminationGracePeriodSeconds: 20
+  containers:
+  - name: app
+    image: {BUSYBOX}
+    command: ["sh", "-c", "trap 'echo got-term >> /out/events; exit 0' TERM; while true; do sleep 1; done"]
+    lifecycle:
+      preStop:
+        exec:
+          command: ["sh", "-c", "echo pre-stop >> /out/events"]
+    volumeMounts: [{{name: out, mountPath: /out}}]
+  volumes:
+  - name: out
+    hostPath: {{path: {}, type: DirectoryOrCreate}}
+"#,
+            host_dir.display()
+        ),
+    );
+    agent.wait_for("the pod running", 60, |pods| {
+        is_running(&container(pods, "hook", "app"))
+    });
+    agent.remove_manifest("hook.yaml");
+    agent.wait_for("the pod gone", 60, |pods| pods.is_empty());
+    assert_eq!(
+        std::fs::read_to_string(host_dir.join("events")).unwrap(),
+        "pre-stop\ngot-term\n"
+    );
 }
