@@ -13,7 +13,6 @@
 //!   helper wrote to storage (`/proc/<pid>/io` write_bytes) over `FLOTILLA_BENCH_IDLE_SECONDS`
 //!   (default 60) with 10 idle pods.
 #[path = "../tests/fixtures/busybox_image.rs"]
-#[allow(dead_code)]
 mod busybox_image;
 
 use std::collections::BTreeMap;
