@@ -31,3 +31,4 @@ pub mod reconcile;
 pub mod runtime;
 pub mod socket;
 pub mod standalone;
+pub mod sync;

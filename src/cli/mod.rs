@@ -8,12 +8,14 @@ pub mod apply;
 pub mod client;
 pub mod completion;
 pub mod config;
+pub mod cordon;
 pub mod create;
 pub mod delete;
 pub mod describe;
 pub mod get;
 pub mod manifest;
 pub mod output;
+pub mod rollout;
 pub mod scale;
 pub mod table;
 pub mod token;
@@ -34,7 +36,9 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Master URL, instead of the credential's (https://host:port)
-    #[arg(long, global = true, value_name = "URL")]
+    // Not global: `edgectl flash --server` (a flag: "make this node a server") is another option
+    // of the same name, and clap cannot give one name two types. Give it before the command.
+    #[arg(long, value_name = "URL")]
     pub server: Option<String>,
     /// Namespace [default: default]
     #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
@@ -57,6 +61,12 @@ pub enum Command {
     Create(create::CreateArgs),
     /// Set the number of replicas of a deployment or replica set
     Scale(scale::ScaleArgs),
+    /// Manage the rollout of a deployment: status, history, undo, restart, pause, resume
+    Rollout(rollout::RolloutArgs),
+    /// Mark nodes unschedulable: no new pods are placed there
+    Cordon(cordon::CordonArgs),
+    /// Mark nodes schedulable again
+    Uncordon(cordon::CordonArgs),
     /// Print the client and server versions
     Version(version::VersionArgs),
     /// Print a shell completion script
@@ -110,6 +120,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Delete(args) => delete::run(&context, args).await,
         Command::Create(args) => create::run(&context, args).await,
         Command::Scale(args) => scale::run(&context, args).await,
+        Command::Rollout(args) => rollout::run(&context, args).await,
+        Command::Cordon(args) => cordon::run(&context, args, cordon::Cordon::Cordon).await,
+        Command::Uncordon(args) => cordon::run(&context, args, cordon::Cordon::Uncordon).await,
         Command::Version(args) => version::run(&context, args).await,
         Command::Completion(args) => completion::run(args),
         Command::Token(args) => token::run(&context, args).await,

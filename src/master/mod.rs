@@ -12,16 +12,19 @@ pub mod authz;
 pub mod bootstrap;
 pub mod codec;
 pub mod config;
+pub mod controllers;
 pub mod error;
 pub mod field_selector;
 pub mod gc;
 pub mod merge_patch;
 pub mod metrics;
 pub mod namespaces;
+pub mod nodes;
 pub mod object;
 pub mod query;
 pub mod rest;
 pub mod route;
+pub mod scheduler;
 pub mod server;
 pub mod status;
 pub mod version;
@@ -50,6 +53,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), MasterError> {
     let local = listener.local_addr().map_err(MasterError::Listener)?;
+    let controllers_enabled = config.controllers;
     let prepared = tokio::task::spawn_blocking(move || bootstrap::prepare(&config, local))
         .await
         .expect("bootstrap does not panic")?;
@@ -63,8 +67,18 @@ pub async fn run(
         watch_permits: Arc::new(Semaphore::new(rest::WATCHES_MAX)),
         ca_pin: prepared.pki.ca_pin(),
     });
+    let brain = controllers_enabled
+        .then(|| controllers::spawn(state.store.clone(), state.shutdown.clone()));
     tracing::info!(address = %local, "API server listening");
+    crate::systemd::notify_ready(&format!("serving the API on {local}"));
+    let shutdown = async {
+        shutdown.await;
+        crate::systemd::notify_stopping("stopping the API server");
+    };
     server::serve(listener, Arc::new(tls), state, stop, shutdown).await;
+    if let Some(brain) = brain {
+        let _ = brain.await;
+    }
     tracing::info!("API server stopped");
     Ok(())
 }

@@ -1,4 +1,7 @@
 //! The integration test binary: one module per area.
+mod api;
+mod brain;
+mod cluster;
 mod control;
 mod flash;
 mod packaging;

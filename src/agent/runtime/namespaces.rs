@@ -91,13 +91,13 @@ fn loopback_up() -> io::Result<()> {
         *slot = *byte as libc::c_char;
     }
     // SAFETY: valid socket and ifreq pointer; SIOCGIFFLAGS fills ifru_flags.
-    if unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request) } < 0 {
+    if unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut request) } < 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: reading and writing the flags member of the union SIOCGIFFLAGS just filled.
     unsafe { request.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
     // SAFETY: as above, SIOCSIFFLAGS reads ifru_flags.
-    if unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) } < 0 {
+    if unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS as _, &request) } < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
