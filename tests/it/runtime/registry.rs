@@ -24,6 +24,11 @@ struct Registry {
 
 impl Registry {
     fn start() -> Registry {
+        Self::start_with_tls(None)
+    }
+
+    /// With `tls` (certificate and key PEM files), the registry serves HTTPS.
+    fn start_with_tls(tls: Option<(&Path, &Path)>) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -31,10 +36,17 @@ impl Registry {
             .unwrap()
             .port();
         let config = dir.path().join("config.yml");
+        let tls = tls.map_or(String::new(), |(cert, key)| {
+            format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            )
+        });
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{tls}",
                 dir.path().join("data").display()
             ),
         )
@@ -69,6 +81,7 @@ impl Registry {
     /// Pushes the OCI layout at `layout` (its image tagged `tag`) as `repository:tag`.
     fn push(&self, layout: &Path, tag: &str, repository: &str, multi_arch: bool) {
         let mut command = Command::new("skopeo");
+        // Not verified on the push side: the pull side is what the test is about.
         command.args(["--insecure-policy", "copy", "--dest-tls-verify=false"]);
         if multi_arch {
             command.args(["--multi-arch", "all"]);
@@ -271,4 +284,61 @@ fn a_multi_arch_index_resolves_to_the_node_platform_and_arm_variants_are_told_ap
             .unwrap_err()
             .to_string();
     assert!(error.contains("no manifest for linux/riscv64"), "{error}");
+}
+
+#[test]
+fn an_https_registry_with_its_own_ca_is_trusted_only_through_registries_yaml() {
+    require!(registry_prerequisites());
+    let tmp = tempfile::tempdir().unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "flotilla test registry CA");
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
+    let (ca_file, cert_file, key_file) = (
+        tmp.path().join("ca.pem"),
+        tmp.path().join("cert.pem"),
+        tmp.path().join("key.pem"),
+    );
+    std::fs::write(&ca_file, ca_cert.pem()).unwrap();
+    std::fs::write(&cert_file, leaf.pem()).unwrap();
+    std::fs::write(&key_file, leaf_key.serialize_pem()).unwrap();
+    let registry = Registry::start_with_tls(Some((&cert_file, &key_file)));
+    registry.push(
+        &busybox_layout(tmp.path(), "tls"),
+        "tls",
+        "flotilla/busybox",
+        false,
+    );
+    let reference = format!("{}/flotilla/busybox:tls", registry.host())
+        .parse()
+        .unwrap();
+    let store = ImageStore::open(&tmp.path().join("store"), HostPlatform::detect()).unwrap();
+    let untrusted =
+        current_thread(Puller::new(RegistriesConfig::default()).pull(&store, &reference, None))
+            .unwrap_err()
+            .to_string();
+    assert!(store.list().is_empty(), "{untrusted}");
+    let config = RegistriesConfig::parse(
+        &format!(
+            "configs:\n  \"{}\":\n    tls:\n      ca_file: {}\n",
+            registry.host(),
+            ca_file.display()
+        ),
+        Path::new("registries.yaml"),
+    )
+    .unwrap();
+    let record = current_thread(Puller::new(config).pull(&store, &reference, None)).unwrap();
+    assert!(store
+        .layer_path(&record.diff_ids[0])
+        .join("bin/busybox")
+        .is_file());
 }
