@@ -79,7 +79,7 @@ case $version in
 *) fail "edged --version does not name $target and the release profile: $version" ;;
 esac
 qemu-aarch64-static "$release/edgectl" --help >/dev/null || fail "edgectl --help"
-qemu-aarch64-static "$release/edgectl" version | grep -q "^target: $target$" || fail "edgectl version"
+qemu-aarch64-static "$release/edgectl" version --client | grep -q "^target: $target$" || fail "edgectl version --client"
 qemu-aarch64-static "$release/edgectl" flash --help | grep -q -- "--device" || fail "edgectl flash --help"
 
 step "unit tests of the pure modules for $target under qemu"
