@@ -13,3 +13,4 @@ pub mod pki;
 pub mod store;
 pub mod systemd;
 pub mod version;
+pub mod wire;

@@ -4,6 +4,12 @@
 //! The value is kept as an exact decimal (`unscaled × 10^scale`), never as a float. Parsing
 //! works on the decimal digits themselves, so the rounding (up to the nearest nano) and the
 //! binary-suffix cap (2^63 − 1) happen exactly where Kubernetes applies them.
+//!
+//! Where Flotilla differs, on purpose: a quantity is always printed in canonical form
+//! (Kubernetes echoes some inputs verbatim, so `+1` stays `+1` there and is `1` here); input
+//! longer than 128 characters or with more than 38 significant digits is refused rather than
+//! carried as an arbitrary-precision number; `value()` and `milli_value()` saturate at the
+//! `i64` range where Kubernetes wraps.
 use std::cmp::Ordering;
 use std::fmt;
 

@@ -3,7 +3,23 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    let cli = flotilla::cli::Cli::parse();
+    let cli = match flotilla::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) if !error.use_stderr() => {
+            // --help and --version: print them as clap does.
+            let _ = error.print();
+            return std::process::ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            // One line, `error: …`, status 1, like every other edgectl error.
+            let text = error.render().to_string();
+            eprintln!(
+                "{}",
+                text.lines().next().unwrap_or("error: invalid arguments")
+            );
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -1,5 +1,5 @@
-//! `edged`: the Flotilla daemon. One subcommand per role (`master`, …), each a thin function
-//! that builds its module's configuration and calls its `run`.
+//! `edged`: the Flotilla daemon. One subcommand per role (`master`, `agent`, …), each a thin
+//! function that builds its module's configuration and calls its `run`.
 use clap::{Parser, Subcommand};
 
 /// The Flotilla daemon.
@@ -14,6 +14,19 @@ struct Cli {
 enum Command {
     /// Run the control plane: API server and store
     Master(flotilla::master::MasterArgs),
+    /// Run pods on this node (`--standalone --manifests DIR` without a master)
+    Agent(flotilla::agent::commands::agent::Args),
+    /// List this node's pods and containers
+    Ps(flotilla::agent::commands::ps::Args),
+    /// Print a container's logs
+    Logs(flotilla::agent::commands::logs::Args),
+    /// Import, pull, list and remove this node's images
+    Image(flotilla::agent::commands::image::Args),
+    /// Check whether this host can run pods
+    Check(flotilla::agent::commands::check::Args),
+    /// Internal: the single-threaded container helper the agent starts
+    #[command(name = "runtime-helper", hide = true)]
+    RuntimeHelper,
 }
 
 /// Completes on SIGINT or SIGTERM.
@@ -50,6 +63,16 @@ async fn master(args: flotilla::master::MasterArgs) -> anyhow::Result<()> {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // The helper forks: it must run before any thread (tracing, tokio) exists.
+    if let Command::RuntimeHelper = cli.command {
+        return match flotilla::agent::commands::runtime_helper::run() {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     if let Err(error) = flotilla::systemd::init_tracing("edged") {
         eprintln!("error: {error}");
         return std::process::ExitCode::FAILURE;
@@ -67,6 +90,14 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Master(args) => master(args).await,
+            Command::Agent(args) => {
+                flotilla::agent::commands::agent::run(args, shutdown_signal()).await
+            }
+            Command::Ps(args) => flotilla::agent::commands::ps::run(args).await,
+            Command::Logs(args) => flotilla::agent::commands::logs::run(args).await,
+            Command::Image(args) => flotilla::agent::commands::image::run(args).await,
+            Command::Check(args) => flotilla::agent::commands::check::run(args).await,
+            Command::RuntimeHelper => unreachable!("served above"),
         }
     });
     match result {

@@ -10,7 +10,9 @@ use super::client::{with_query, JSON};
 use super::manifest::{self, Document, ManifestError};
 use super::Context;
 use crate::api::Kind;
-use crate::master::object::kind_of;
+use crate::master::admission;
+use crate::master::error::ApiError;
+use crate::master::object::{kind_of, set_meta};
 use crate::master::route::APPLY_PATH;
 
 #[derive(Debug, clap::Args)]
@@ -26,9 +28,47 @@ pub struct ApplyArgs {
     pub strict: bool,
 }
 
-/// Checks a document before it is sent: a known kind and a name, and a namespace that agrees
-/// with `-n`. The master validates every field again.
-pub fn check(document: &Document, namespace_flag: Option<&str>) -> Result<Kind, ManifestError> {
+/// Checks a document before it is sent, with the master's own admission (types, defaults,
+/// Kubernetes' validation rules) and a namespace that agrees with `-n`. The master checks
+/// again; this only makes sure nothing is sent when anything is wrong.
+pub fn check(
+    document: &Document,
+    namespace_flag: Option<&str>,
+    strict: bool,
+) -> Result<Kind, ManifestError> {
+    let kind = check_identity(document, namespace_flag)?;
+    let mut object = document.object.clone();
+    if kind.namespaced() && object.pointer("/metadata/namespace").is_none() {
+        set_meta(
+            &mut object,
+            "namespace",
+            namespace_flag.unwrap_or("default").into(),
+        );
+    }
+    admission::admit(kind, object, strict).map_err(|error| {
+        let message = match error {
+            ApiError::Invalid { causes, .. } => causes
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            other => other.to_string(),
+        };
+        ManifestError::Invalid {
+            source_name: document.source_name.clone(),
+            document: document.index,
+            resource: describe(&document.object),
+            message,
+        }
+    })?;
+    Ok(kind)
+}
+
+/// A known kind, and a namespace that agrees with `-n`.
+fn check_identity(
+    document: &Document,
+    namespace_flag: Option<&str>,
+) -> Result<Kind, ManifestError> {
     let object = &document.object;
     let invalid = |message: String| ManifestError::Invalid {
         source_name: document.source_name.clone(),
@@ -47,10 +87,6 @@ pub fn check(document: &Document, namespace_flag: Option<&str>) -> Result<Kind, 
             ))
         })?,
     };
-    let name = object.pointer("/metadata/name").and_then(Value::as_str);
-    if name.is_none_or(str::is_empty) {
-        return Err(invalid("metadata.name: Required value".to_string()));
-    }
     if let (Some(flag), Some(own)) = (
         namespace_flag,
         object
@@ -86,7 +122,7 @@ pub async fn run(context: &Context, args: ApplyArgs) -> anyhow::Result<()> {
         anyhow::bail!("no objects passed to apply");
     }
     for document in &documents {
-        check(document, context.namespace.as_deref())?;
+        check(document, context.namespace.as_deref(), args.strict)?;
     }
     let objects: Vec<Value> = documents.into_iter().map(|d| d.object).collect();
     let client = context.client()?;
@@ -143,25 +179,29 @@ mod tests {
         let error = check(
             &doc(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {}})),
             None,
+            false,
         )
         .unwrap_err();
         assert_eq!(
             error.to_string(),
-            "app.yaml: document 2 (deployment.apps): metadata.name: Required value"
+            "app.yaml: document 2 (deployment.apps): metadata.name: Required value: name or generateName is required, spec.selector: Required value, spec.template.spec.containers: Required value"
         );
     }
 
     #[test]
     fn unknown_kinds_and_namespace_mismatches_are_refused() {
         let widget = doc(json!({"apiVersion": "v1", "kind": "Widget", "metadata": {"name": "w"}}));
-        assert!(check(&widget, None)
+        assert!(check(&widget, None, false)
             .unwrap_err()
             .to_string()
             .contains("Widget"));
         let pod = doc(
             json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "a"}}),
         );
-        assert!(check(&pod, Some("b")).is_err());
-        assert_eq!(check(&pod, Some("a")).unwrap(), Kind::Pod);
+        assert!(check(&pod, Some("b"), false).is_err());
+        assert!(
+            check(&pod, Some("a"), false).is_err(),
+            "a pod without containers is invalid"
+        );
     }
 }

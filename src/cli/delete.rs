@@ -87,7 +87,7 @@ pub async fn run(context: &Context, args: DeleteArgs) -> anyhow::Result<()> {
             anyhow::bail!("give either -f or KIND NAME, not both");
         }
         for document in manifest::load(&args.files, args.recursive)? {
-            let kind = super::apply::check(&document, context.namespace.as_deref())?;
+            let kind = super::apply::check(&document, context.namespace.as_deref(), false)?;
             let object = &document.object;
             let namespace = object
                 .pointer("/metadata/namespace")

@@ -104,6 +104,9 @@ pub async fn run(context: &Context, args: GetArgs) -> anyhow::Result<()> {
     let fields = args.field_selector.as_deref();
 
     if !named.is_empty() {
+        if args.all_namespaces {
+            anyhow::bail!("a resource cannot be retrieved by name across all namespaces");
+        }
         return get_named(&client, &args, &named, namespace, &layout).await;
     }
 
@@ -176,7 +179,6 @@ async fn get_named(
     namespace: Option<&str>,
     layout: &Layout,
 ) -> anyhow::Result<()> {
-    let namespace = namespace.or(Some("default"));
     let mut found: Vec<(Kind, Value)> = Vec::new();
     let mut errors = 0;
     for (word, name) in named {
@@ -288,6 +290,7 @@ async fn watch(
 ) -> anyhow::Result<()> {
     use std::io::Write;
     let mut stream = client.watch(path).await?;
+    let mut header_printed = !shown.is_empty();
     while let Some(event) = stream.next().await {
         let event = event?;
         let mut object = event.object;
@@ -305,6 +308,11 @@ async fn watch(
                 let mut objects = shown.clone();
                 objects.push(object);
                 let text = table::render(&table::table(kind, &objects, &layout), true);
+                // With nothing listed before, the header comes with the first row.
+                if !header_printed {
+                    println!("{}", text.lines().next().unwrap_or(""));
+                    header_printed = true;
+                }
                 println!("{}", text.lines().last().unwrap_or(""));
             }
             Some(format) => print_objects(format, vec![object], true, kind)?,

@@ -36,7 +36,9 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Master URL, instead of the credential's (https://host:port)
-    #[arg(long, global = true, value_name = "URL")]
+    // Not global: `edgectl flash --server` (a flag: "make this node a server") is another option
+    // of the same name, and clap cannot give one name two types. Give it before the command.
+    #[arg(long, value_name = "URL")]
     pub server: Option<String>,
     /// Namespace [default: default]
     #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]

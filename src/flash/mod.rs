@@ -284,6 +284,9 @@ fn write_inner(
     .map_err(fat_error)?;
     apply(&mut fs, &prepared.plan).map_err(fat_error)?;
     fs.sync().map_err(fat_error)?;
+    if let Target::Device(_) = target {
+        reread_partition_table(&fs.into_storage());
+    }
     Ok(FlashReport {
         arch: prepared.plan.arch,
         generation: prepared.plan.generation,
@@ -315,6 +318,20 @@ pub fn apply<S: Storage>(fs: &mut FileSystem<S>, plan: &Plan) -> Result<(), FatE
         fs.write_file(&file.path, &file.contents)?;
     }
     Ok(())
+}
+
+/// Asks the kernel to re-read the card's partition table, so that `/dev/sdX1` … show the new
+/// partitions at once. Best effort: a desktop may have grabbed the disk meanwhile, and the
+/// kernel re-reads it anyway when the card is next inserted.
+fn reread_partition_table(device: &File) {
+    use std::os::fd::AsRawFd;
+    // _IO(0x12, 95) from <linux/fs.h>.
+    const BLKRRPART: libc::c_ulong = 0x125F;
+    // SAFETY: BLKRRPART takes no argument and only acts on the open block device.
+    let rc = unsafe { libc::ioctl(device.as_raw_fd(), BLKRRPART as _, 0) };
+    if rc != 0 {
+        tracing::debug!(error = %io::Error::last_os_error(), "BLKRRPART failed");
+    }
 }
 
 fn boot_partition(

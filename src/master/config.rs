@@ -26,6 +26,10 @@ pub struct MasterArgs {
     /// serving certificate.
     #[arg(long, value_name = "ADDR")]
     pub advertise_address: Option<String>,
+    /// Serve the API and store only: run no scheduler and no controllers (like a
+    /// kube-apiserver without its controller manager; used to test the API surface alone).
+    #[arg(long)]
+    pub api_only: bool,
 }
 
 /// What a master runs with.
@@ -41,6 +45,8 @@ pub struct Config {
     pub advertise_address: Option<String>,
     /// A second place for the admin credential (`/etc/flotilla/admin.conf` on a default install).
     pub admin_conf_copy: Option<PathBuf>,
+    /// Whether the scheduler and controllers run (`--api-only` turns them off).
+    pub controllers: bool,
 }
 
 impl MasterArgs {
@@ -58,6 +64,7 @@ impl MasterArgs {
             tls_sans: self.tls_sans,
             advertise_address: self.advertise_address,
             admin_conf_copy,
+            controllers: !self.api_only,
         }
     }
 }
@@ -72,6 +79,7 @@ impl Config {
             tls_sans: Vec::new(),
             advertise_address: None,
             admin_conf_copy: None,
+            controllers: true,
         }
     }
 

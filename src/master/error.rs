@@ -167,6 +167,9 @@ pub enum ApiError {
     /// the store failed
     #[error("internal error: {0}")]
     Store(#[source] StoreError),
+    /// a join token could not be made or kept
+    #[error("internal error: {0}")]
+    Token(#[source] crate::store::TokenError),
 }
 
 impl ApiError {
@@ -196,7 +199,9 @@ impl ApiError {
             }
             ApiError::InApply { source, .. } => source.code_and_reason(),
             ApiError::TooManyWatches { .. } => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests"),
-            ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
+            ApiError::Store(_) | ApiError::Token(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "InternalError")
+            }
         }
     }
 

@@ -19,6 +19,7 @@ pub mod gc;
 pub mod merge_patch;
 pub mod metrics;
 pub mod namespaces;
+pub mod nodes;
 pub mod object;
 pub mod query;
 pub mod rest;
@@ -52,6 +53,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), MasterError> {
     let local = listener.local_addr().map_err(MasterError::Listener)?;
+    let controllers_enabled = config.controllers;
     let prepared = tokio::task::spawn_blocking(move || bootstrap::prepare(&config, local))
         .await
         .expect("bootstrap does not panic")?;
@@ -65,10 +67,18 @@ pub async fn run(
         watch_permits: Arc::new(Semaphore::new(rest::WATCHES_MAX)),
         ca_pin: prepared.pki.ca_pin(),
     });
-    let brain = controllers::spawn(state.store.clone(), state.shutdown.clone());
+    let brain = controllers_enabled
+        .then(|| controllers::spawn(state.store.clone(), state.shutdown.clone()));
     tracing::info!(address = %local, "API server listening");
+    crate::systemd::notify_ready(&format!("serving the API on {local}"));
+    let shutdown = async {
+        shutdown.await;
+        crate::systemd::notify_stopping("stopping the API server");
+    };
     server::serve(listener, Arc::new(tls), state, stop, shutdown).await;
-    let _ = brain.await;
+    if let Some(brain) = brain {
+        let _ = brain.await;
+    }
     tracing::info!("API server stopped");
     Ok(())
 }

@@ -1,7 +1,10 @@
 //! The integration test binary: one module per area.
+mod api;
 mod brain;
+mod cluster;
 mod control;
 mod flash;
 mod packaging;
 mod pki;
+mod runtime;
 mod store;

@@ -1,3 +1,5 @@
+//! Decoding tests: Kubernetes documentation manifests, multi-document files, lists, broken
+//! YAML, missing fields, unknown fields, strict mode.
 use super::*;
 use crate::api::{
     ApiObject, DaemonSet, Deployment, ImagePullPolicy, IntOrString, Pod, Quantity, Secret, Service,
@@ -553,4 +555,40 @@ fn duplicate_keys_are_errors_without_library_advice() {
         lines,
         vec!["app.yaml:5:3: document 0: duplicate mapping key: name"]
     );
+}
+
+#[test]
+fn kubectl_generated_manifests_with_null_timestamps_and_empty_structs_decode_cleanly() {
+    // `kubectl create deployment web --image=nginx --dry-run=client -o yaml`
+    let text = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  creationTimestamp: null
+  labels:
+    app: web
+  name: web
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: web
+  strategy: {}
+  template:
+    metadata:
+      creationTimestamp: null
+      labels:
+        app: web
+    spec:
+      containers:
+      - image: nginx
+        name: nginx
+        resources: {}
+status: {}
+";
+    let doc = one(text);
+    assert!(doc.warnings.is_empty(), "{:?}", doc.warnings);
+    let d: Deployment = doc.resource.downcast().unwrap();
+    assert_eq!(d.metadata.creation_timestamp, None);
+    assert!(d.spec.template.spec.containers[0].resources.is_empty());
 }

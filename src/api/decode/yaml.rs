@@ -144,6 +144,11 @@ pub(crate) struct YamlError {
     pub message: String,
 }
 
+/// Most events that aliases (`*ref`) may replay in one stream. Manifests use aliases for a
+/// shared env block or two at most; a hundredth of serde-saphyr's default keeps an alias bomb
+/// cheap to refuse.
+pub const ALIAS_REPLAYED_EVENTS_MAX: usize = 10_000;
+
 /// Most bytes of YAML accepted in one stream.
 pub const YAML_INPUT_MAX_BYTES: usize = 16 * 1024 * 1024;
 
@@ -162,6 +167,9 @@ pub(crate) fn parse_stream(text: &str) -> Result<Vec<YamlDocument>, YamlError> {
         with_snippet: false,
         strict_booleans: true,
         legacy_octal_numbers: true,
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: ALIAS_REPLAYED_EVENTS_MAX,
+        },
     };
     let mut reader = text.as_bytes();
     let mut docs = Vec::new();
@@ -202,7 +210,7 @@ pub(crate) fn parse_stream(text: &str) -> Result<Vec<YamlDocument>, YamlError> {
 fn plain_message(e: &serde_saphyr::Error) -> String {
     let text = e.to_string();
     let mut text = text.lines().next().unwrap_or("").trim();
-    if let Some(i) = text.rfind(" at line ") {
+    if let Some(i) = text.find(" at line ") {
         text = &text[..i];
     }
     // Advice meant for the programmer using the library, not for the person applying.

@@ -1,3 +1,5 @@
+//! Validation tests: each rule with the message Kubernetes gives, and every problem of an
+//! object reported at once.
 use serde_json::{json, Value};
 
 use super::super::{apply_defaults, Resource};

@@ -177,7 +177,17 @@ fn plan_and_write(store: &Store, manifests: &[Manifest]) -> Result<Vec<Outcome>,
                 Err(e) => return Err(e.into()),
             };
             let candidate = match &live {
-                None => apply::to_create(&manifest.object),
+                None => {
+                    let mut new = apply::to_create(&manifest.object);
+                    if admission::keeps_status_on_create(manifest.kind) {
+                        if let (Some(status), Some(map)) =
+                            (manifest.object.get("status"), new.as_object_mut())
+                        {
+                            map.insert("status".to_string(), status.clone());
+                        }
+                    }
+                    new
+                }
                 Some(live) => apply::merge(live, &manifest.object),
             };
             let mut admitted = admission::admit(manifest.kind, candidate, false)

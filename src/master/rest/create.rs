@@ -4,12 +4,13 @@ use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::Value;
 
 use super::{document, Call, ResponseBody};
+use crate::api::Kind;
 use crate::master::admission;
+use crate::master::authz;
 use crate::master::error::ApiError;
 use crate::master::namespaces;
 use crate::master::object::{key_of, meta_str, set_meta};
 use crate::master::route::ResourcePath;
-use crate::pki::Role;
 use crate::store::StoreError;
 
 /// Tries at generating a free name from `metadata.generateName`.
@@ -69,20 +70,17 @@ pub async fn create(
                 format!("{generate}{}", random_suffix()).into(),
             );
         }
+        admission::prepare_for_create(call.path.kind, &mut candidate);
         let admitted = admission::admit(call.path.kind, candidate, call.query.strict)?;
         let name = meta_str(&admitted.object, "name").to_string();
-        if let Role::Node(_) = call.role {
-            if call.path.kind == crate::api::Kind::Node
-                && !crate::master::authz::may_create_node(call.role, &name)
-            {
-                return Err(ApiError::Forbidden {
-                    user: crate::master::authz::user_name(call.role),
-                    verb: call.verb,
-                    kind: call.path.kind,
-                    namespace: None,
-                    name: Some(name),
-                });
-            }
+        if call.path.kind == Kind::Node && !authz::may_create_node(call.role, &name) {
+            return Err(ApiError::Forbidden {
+                user: authz::user_name(call.role),
+                verb: call.verb,
+                kind: call.path.kind,
+                namespace: None,
+                name: Some(name),
+            });
         }
         let key = key_of(&admitted.object).ok_or_else(|| ApiError::BadBody {
             problem: "the object has no name".to_string(),

@@ -4,8 +4,8 @@ use serde_json::json;
 
 use super::filter::Filter;
 use super::{document, Call, ResponseBody};
+use crate::api::FieldSelector;
 use crate::master::error::ApiError;
-use crate::master::field_selector::FieldSelector;
 
 pub async fn list(
     call: &Call<'_>,

@@ -14,10 +14,11 @@ use tokio::sync::Semaphore;
 use super::authz::{self, Attributes, Decision};
 use super::codec::Format;
 use super::error::ApiError;
-use super::field_selector::FieldSelector;
+use super::field_selector;
 use super::metrics::Metrics;
 use super::query::Query;
 use super::route::{self, ResourcePath, Route, Verb};
+use crate::api::FieldSelector;
 use crate::pki::Role;
 use crate::store::{Store, StoreError};
 
@@ -204,8 +205,10 @@ async fn resource(
     request: Request<Incoming>,
     format: Format,
 ) -> Result<Response<ResponseBody>, ApiError> {
-    let fields = field_selector(query)?;
-    let node_selector = fields.as_ref().and_then(|f| f.pinned("spec.nodeName"));
+    let fields = field_selector(query, path.kind)?;
+    let node_selector = fields
+        .as_ref()
+        .and_then(|f| field_selector::pinned(f, "spec.nodeName"));
     let attributes = Attributes {
         verb,
         path,
@@ -253,12 +256,15 @@ async fn resource(
     }
 }
 
-fn field_selector(query: &Query) -> Result<Option<FieldSelector>, ApiError> {
+fn field_selector(
+    query: &Query,
+    kind: crate::api::Kind,
+) -> Result<Option<FieldSelector>, ApiError> {
     query
         .field_selector
         .as_deref()
         .map(|text| {
-            FieldSelector::parse(text).map_err(|e| ApiError::BadQuery {
+            field_selector::parse(text, kind).map_err(|e| ApiError::BadQuery {
                 param: "fieldSelector",
                 value: text.to_string(),
                 problem: e.to_string(),

@@ -18,9 +18,9 @@ use tokio::sync::mpsc;
 
 use super::filter::Filter;
 use super::{Call, ResponseBody};
+use crate::api::FieldSelector;
 use crate::master::codec::Format;
 use crate::master::error::ApiError;
-use crate::master::field_selector::FieldSelector;
 use crate::master::object::meta_str;
 use crate::store::{EventType, Object, Watch};
 

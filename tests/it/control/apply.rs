@@ -132,6 +132,42 @@ fn a_manifest_without_a_name_is_rejected_naming_the_field() {
 }
 
 #[test]
+fn a_deployment_without_a_template_is_rejected_naming_the_fields() {
+    let master = Master::start();
+    let start = NGINX_DEPLOYMENT.find("  template:").unwrap();
+    let incomplete = NGINX_DEPLOYMENT[..start]
+        .replace("  name: nginx-deployment\n", "")
+        .to_string();
+    let (_dir, file) = manifest_file("incomplete.yaml", &incomplete);
+    let stderr = fails(master.edgectl(&["apply", "-f", file.to_str().unwrap()]));
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(stderr.contains("incomplete.yaml: document 1"), "{stderr}");
+    assert!(stderr.contains("metadata.name: Required value"), "{stderr}");
+    assert!(stderr.contains("spec.template"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(ok(master.edgectl(&["get", "deploy", "-o", "name"])), "");
+}
+
+#[test]
+fn unsupported_fields_warn_and_strict_refuses_them() {
+    let master = Master::start();
+    let extra = MY_SERVICE.replace("spec:\n", "spec:\n  flavour: vanilla\n");
+    let (_dir, file) = manifest_file("extra.yaml", &extra);
+    let file = file.to_str().unwrap();
+    let stderr = fails(master.edgectl(&["apply", "--strict", "-f", file]));
+    assert!(
+        stderr.contains("unknown field \"spec.flavour\""),
+        "{stderr}"
+    );
+    let output = master.edgectl(&["apply", "-f", file]);
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "Warning: service/my-service: unknown field \"spec.flavour\"\n"
+    );
+    assert_eq!(ok(output), "service/my-service created\n");
+}
+
+#[test]
 fn json_output_round_trips_through_apply() {
     let master = Master::start();
     let (dir, file) = manifest_file("nginx.yaml", &both());
@@ -180,4 +216,53 @@ fn the_examples_apply_cleanly() {
     assert!(stderr.is_empty(), "warnings: {stderr}");
     assert!(stdout.lines().count() >= 2, "{stdout}");
     assert!(stdout.lines().all(|l| l.ends_with(" created")), "{stdout}");
+}
+
+#[test]
+fn an_applied_node_keeps_its_status_and_other_kinds_start_without_one() {
+    let master = Master::start();
+    let text = "\
+apiVersion: v1
+kind: Node
+metadata:
+  name: pi-1
+  labels:
+    kubernetes.io/arch: arm64
+status:
+  capacity:
+    cpu: \"4\"
+    memory: 4Gi
+  conditions:
+  - type: Ready
+    status: \"True\"
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: seeded
+spec:
+  containers:
+  - name: c
+    image: busybox
+status:
+  phase: Running
+";
+    let (_dir, file) = manifest_file("node.yaml", text);
+    ok(master.edgectl(&["apply", "-f", file.to_str().unwrap()]));
+    let nodes = ok(master.edgectl(&["get", "nodes"]));
+    assert!(
+        nodes
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("pi-1   Ready    <none>"),
+        "{nodes}"
+    );
+    let pod = ok(master.edgectl(&["get", "pod", "seeded", "-o", "json"]));
+    let pod: serde_json::Value = serde_json::from_str(&pod).unwrap();
+    assert_ne!(pod["status"]["phase"], "Running", "{pod}");
+    assert_eq!(
+        ok(master.edgectl(&["apply", "-f", file.to_str().unwrap()])),
+        "node/pi-1 unchanged\npod/seeded unchanged\n"
+    );
 }

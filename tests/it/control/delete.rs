@@ -67,7 +67,7 @@ async fn names(client: &Client, path: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn deleting_a_deployment_deletes_its_replica_sets_and_pods() {
-    let master = Master::start();
+    let master = Master::start_api_only();
     let client = master.admin_client();
     tree(&client).await;
     let out = ok(master.edgectl(&["delete", "deployment", "web"]));
@@ -78,7 +78,7 @@ async fn deleting_a_deployment_deletes_its_replica_sets_and_pods() {
 
 #[tokio::test]
 async fn foreground_deletion_removes_the_same_tree() {
-    let master = Master::start();
+    let master = Master::start_api_only();
     let client = master.admin_client();
     tree(&client).await;
     ok(master.edgectl(&["delete", "deploy/web", "--cascade", "foreground"]));
@@ -89,7 +89,7 @@ async fn foreground_deletion_removes_the_same_tree() {
 
 #[tokio::test]
 async fn orphan_deletion_keeps_dependents_and_drops_their_owner_reference() {
-    let master = Master::start();
+    let master = Master::start_api_only();
     let client = master.admin_client();
     tree(&client).await;
     ok(master.edgectl(&["delete", "deploy", "web", "--cascade", "orphan"]));
@@ -107,7 +107,7 @@ async fn orphan_deletion_keeps_dependents_and_drops_their_owner_reference() {
 
 #[tokio::test]
 async fn deleting_a_namespace_deletes_everything_in_it() {
-    let master = Master::start();
+    let master = Master::start_api_only();
     let client = master.admin_client();
     ok(master.edgectl(&["create", "namespace", "shop"]));
     let config = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
@@ -160,7 +160,7 @@ async fn deleting_a_namespace_deletes_everything_in_it() {
 
 #[tokio::test]
 async fn delete_by_label_and_by_file() {
-    let master = Master::start();
+    let master = Master::start_api_only();
     let client = master.admin_client();
     tree(&client).await;
     let out = ok(master.edgectl(&["delete", "pods", "-l", "app=web", "--cascade", "orphan"]));

@@ -7,7 +7,7 @@ use super::harness::{manifest_file, ok, Master};
 
 #[test]
 fn an_acknowledged_apply_survives_kill_9() {
-    let mut master = Master::start();
+    let mut master = Master::start_api_only();
     let (_dir, file) = manifest_file("app.yaml", &format!("{NGINX_DEPLOYMENT}---\n{MY_SERVICE}"));
     ok(master.edgectl(&["apply", "-f", file.to_str().unwrap()]));
     let before = ok(master.edgectl(&["get", "deploy,svc", "-o", "json"]));

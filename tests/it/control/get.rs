@@ -34,7 +34,7 @@ spec:
 ";
 
 fn setup() -> Master {
-    let master = Master::start();
+    let master = Master::start_api_only();
     let text = format!("{NGINX_DEPLOYMENT}---\n{MY_SERVICE}---\n{EXTRAS}");
     let (_dir, file) = manifest_file("all.yaml", &text);
     ok(master.edgectl(&["apply", "-f", file.to_str().unwrap()]));
@@ -149,7 +149,7 @@ fn selectors_names_and_output_formats() {
 
 #[test]
 fn empty_lists_and_missing_names_read_like_kubectl() {
-    let master = Master::start();
+    let master = Master::start_api_only();
     let output = master.edgectl(&["get", "pods"]);
     assert!(output.status.success());
     assert_eq!(String::from_utf8_lossy(&output.stdout), "");
@@ -206,7 +206,7 @@ fn scale_patches_replicas() {
 
 #[test]
 fn version_and_completion_work() {
-    let master = Master::start();
+    let master = Master::start_api_only();
     let version = ok(master.edgectl(&["version"]));
     let expected = format!("v{}", env!("CARGO_PKG_VERSION"));
     let lines: Vec<&str> = version.lines().collect();
@@ -221,4 +221,34 @@ fn version_and_completion_work() {
     );
     let bash = ok(master.edgectl(&["completion", "bash"]));
     assert!(bash.contains("edgectl"), "{bash}");
+}
+
+#[test]
+fn get_watch_prints_a_row_per_change() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let master = Master::start_api_only();
+    let mut watcher = Command::new(super::harness::edgectl_bin())
+        .args(["get", "configmaps", "-w"])
+        .env("EDGECONFIG", master.admin_conf())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(watcher.stdout.take().unwrap()).lines();
+    let config = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: live\ndata:\n  a: \"1\"\n";
+    let (_dir, file) = manifest_file("cm.yaml", config);
+    // The watch starts with the list; `default` has no config maps, so the header comes with
+    // the first change.
+    ok(master.edgectl(&["apply", "-f", file.to_str().unwrap()]));
+    let header = lines.next().unwrap().unwrap();
+    let first = lines.next().unwrap().unwrap();
+    std::fs::write(&file, config.replace("a: \"1\"", "a: \"1\"\n  b: \"2\"")).unwrap();
+    ok(master.edgectl(&["apply", "-f", file.to_str().unwrap()]));
+    let second = lines.next().unwrap().unwrap();
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+    assert_eq!(header, "NAME   DATA   AGE");
+    assert!(first.starts_with("live   1      "), "{first:?}");
+    assert!(second.starts_with("live   2      "), "{second:?}");
 }

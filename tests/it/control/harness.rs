@@ -48,6 +48,13 @@ impl Master {
         Master::start_with(&[])
     }
 
+    /// A master that serves the API and store only (`--api-only`): no scheduler or controllers
+    /// touch what a test writes, so the API surface (tables, cascading deletes, durability) is
+    /// checked on its own. The `brain` tests run the controllers.
+    pub fn start_api_only() -> Master {
+        Master::start_with(&["--api-only"])
+    }
+
     /// [`Master::start`] with extra `edged master` arguments.
     pub fn start_with(extra_args: &[&str]) -> Master {
         let dir = tempfile::Builder::new()

@@ -8,3 +8,4 @@ mod durability;
 mod get;
 mod rest;
 mod tls;
+mod tokens;

@@ -321,3 +321,56 @@ async fn errors_are_kubernetes_status_objects() {
         .unwrap_err();
     assert_eq!(status_of(error).0, 400);
 }
+
+#[tokio::test]
+async fn http2_is_served_on_the_same_port() {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let master = Master::start();
+    let admin = master.admin_credential();
+    let mut config =
+        (*flotilla::pki::client_config(&admin.ca, &admin.cert, &admin.key).unwrap()).clone();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(master.address())
+        .await
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let request = hyper::Request::builder()
+        .uri(format!("{}/api/v1/namespaces", master.url()))
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.version(), hyper::Version::HTTP_2);
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_master_cleanly_while_a_watch_is_open() {
+    let mut master = Master::start();
+    let watcher = master.admin_client();
+    let path = with_query(CONFIG_MAPS, &[("watch", "true")]);
+    let mut stream = watcher.watch(&path).await.unwrap();
+    assert!(
+        master.stop(),
+        "the master did not exit cleanly:\n{}",
+        master.log()
+    );
+    assert!(
+        stream.next().await.is_none(),
+        "the watch outlived the master"
+    );
+    assert!(
+        master.log().contains("API server stopped"),
+        "{}",
+        master.log()
+    );
+}
