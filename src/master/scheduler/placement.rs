@@ -1,6 +1,8 @@
 //! The batch scheduler: per-node accounting kept incrementally, so each placement costs one
-//! pass over the nodes (filter, score, tie-break) and updates only the chosen node. Placing
-//! 10,000 pods on 1,000 nodes is a few hundred milliseconds on one core.
+//! pass over the nodes (filter, score, tie-break) and updates only the chosen node. The pass
+//! reads a packed array of the numbers it needs (`Hot`); labels, taints and ports are looked
+//! at only for the nodes and pods that have any. Placing 10,000 pods on 1,000 nodes takes well
+//! under a second on one core (`cargo bench --bench scheduler`).
 use std::collections::HashMap;
 
 use super::filter::filter;
@@ -81,6 +83,55 @@ impl NodeState {
     }
 }
 
+/// What the hot loop reads of one node, kept apart from its labels, taints and names so that a
+/// pass over a thousand nodes stays in cache.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Hot {
+    pub free_milli_cpu: u64,
+    pub free_memory_bytes: u64,
+    pub free_pods: u32,
+    /// Cordoned, tainted or holding host ports: the full filter must decide.
+    pub needs_full_filter: bool,
+    pub has_soft_taints: bool,
+    pub score_milli_cpu: u64,
+    pub score_memory_bytes: u64,
+    pub inverse_allocatable_milli_cpu: f64,
+    pub inverse_allocatable_memory_bytes: f64,
+    pub name_hash: u64,
+}
+
+impl Hot {
+    fn of(node: &NodeState) -> Hot {
+        let info = &node.info;
+        Hot {
+            free_milli_cpu: info
+                .allocatable_milli_cpu
+                .saturating_sub(node.requested_milli_cpu),
+            free_memory_bytes: info
+                .allocatable_memory_bytes
+                .saturating_sub(node.requested_memory_bytes),
+            free_pods: info.pods_max.saturating_sub(node.pods),
+            needs_full_filter: node.cordon_taint.is_some()
+                || !node.taints.is_empty()
+                || !node.host_ports.is_empty(),
+            has_soft_taints: node.has_soft_taints,
+            score_milli_cpu: node.score_milli_cpu,
+            score_memory_bytes: node.score_memory_bytes,
+            inverse_allocatable_milli_cpu: node.inverse_allocatable_milli_cpu,
+            inverse_allocatable_memory_bytes: node.inverse_allocatable_memory_bytes,
+            name_hash: node.name_hash,
+        }
+    }
+
+    /// The resource part of the filter, in numbers only.
+    #[inline]
+    fn fits(&self, pod: &PodRequest) -> bool {
+        self.free_pods > 0
+            && (pod.milli_cpu == 0 || pod.milli_cpu <= self.free_milli_cpu)
+            && (pod.memory_bytes == 0 || pod.memory_bytes <= self.free_memory_bytes)
+    }
+}
+
 /// Where a pod goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Placement {
@@ -104,6 +155,8 @@ struct OwnerSpread {
 pub struct Scheduler {
     /// Sorted by name, so the outcome does not depend on the order nodes were given in.
     nodes: Vec<NodeState>,
+    /// The hot part of each node, indexed like `nodes`.
+    hot: Vec<Hot>,
     index: HashMap<NodeName, usize>,
     /// Keyed by a hash of the owner's uid.
     spread: HashMap<u64, OwnerSpread>,
@@ -119,8 +172,10 @@ impl Scheduler {
             .enumerate()
             .map(|(i, node)| (node.info.name.clone(), i))
             .collect();
+        let hot = nodes.iter().map(Hot::of).collect();
         Scheduler {
             nodes,
+            hot,
             index,
             spread: HashMap::new(),
         }
@@ -153,9 +208,19 @@ impl Scheduler {
         let pod_hash = hash_str(&pod.uid);
         let owner = pod.owner_uid.as_deref().map(hash_str);
         let spread = owner.and_then(|owner| self.spread.get(&owner));
+        // A pod with a selector, an architecture list or host ports needs the full filter on
+        // every node; most pods need it only on the few tainted or cordoned nodes.
+        let pod_needs_full_filter = !pod.node_selector.is_empty()
+            || !pod.image_archs.is_empty()
+            || !pod.host_ports.is_empty();
         let mut best: Option<(u64, u64, usize)> = None;
-        for (i, node) in self.nodes.iter().enumerate() {
-            if filter(node, pod).is_err() {
+        for (i, hot) in self.hot.iter().enumerate() {
+            if !hot.fits(pod) {
+                continue;
+            }
+            if (pod_needs_full_filter || hot.needs_full_filter)
+                && filter(&self.nodes[i], pod).is_err()
+            {
                 continue;
             }
             let counts = match spread {
@@ -165,8 +230,8 @@ impl Scheduler {
                 },
                 None => SpreadCounts::default(),
             };
-            let score = score(node, pod, counts);
-            let tie = mix(node.name_hash ^ pod_hash);
+            let score = score(hot, &self.nodes[i], pod, counts);
+            let tie = mix(hot.name_hash ^ pod_hash);
             let better = match best {
                 None => true,
                 Some((best_score, best_tie, _)) => {
@@ -207,6 +272,7 @@ impl Scheduler {
 
     fn assume(&mut self, i: usize, pod: &PodRequest) {
         self.nodes[i].add(pod);
+        self.hot[i] = Hot::of(&self.nodes[i]);
         if let Some(owner) = pod.owner_uid.as_deref().map(hash_str) {
             let nodes_total = self.nodes.len();
             let spread = self.spread.entry(owner).or_insert_with(|| OwnerSpread {

@@ -2,7 +2,7 @@
 //! 0..=100, weighted as kube-scheduler weighs them: LeastAllocated (1) and
 //! BalancedAllocation (1) on the scoring requests, spreading the pods of one owner (2, like
 //! PodTopologySpread's default), and avoiding untolerated `PreferNoSchedule` taints (3).
-use super::placement::NodeState;
+use super::placement::{Hot, NodeState};
 use super::pod::PodRequest;
 use super::taint::is_tolerated;
 use crate::api::TaintEffect;
@@ -21,13 +21,14 @@ pub struct SpreadCounts {
     pub max_on_any_node: u32,
 }
 
-/// The weighted total score of `node` for `pod`.
+/// The weighted total score of a node (its hot numbers, and the rest for soft taints) for
+/// `pod`.
 #[inline]
-pub fn score(node: &NodeState, pod: &PodRequest, spread: SpreadCounts) -> u64 {
-    let cpu = node.score_milli_cpu + pod.score_milli_cpu;
-    let memory = node.score_memory_bytes + pod.score_memory_bytes;
-    let cpu_fraction = fraction(cpu, node.inverse_allocatable_milli_cpu);
-    let memory_fraction = fraction(memory, node.inverse_allocatable_memory_bytes);
+pub(super) fn score(hot: &Hot, node: &NodeState, pod: &PodRequest, spread: SpreadCounts) -> u64 {
+    let cpu = hot.score_milli_cpu + pod.score_milli_cpu;
+    let memory = hot.score_memory_bytes + pod.score_memory_bytes;
+    let cpu_fraction = fraction(cpu, hot.inverse_allocatable_milli_cpu);
+    let memory_fraction = fraction(memory, hot.inverse_allocatable_memory_bytes);
 
     // LeastAllocated: the free share of each resource, averaged.
     let least = ((2.0 - cpu_fraction - memory_fraction) * 0.5 * MAX_NODE_SCORE as f64) as u64;
@@ -41,7 +42,7 @@ pub fn score(node: &NodeState, pod: &PodRequest, spread: SpreadCounts) -> u64 {
         MAX_NODE_SCORE * u64::from(spread.max_on_any_node - spread.on_node)
             / u64::from(spread.max_on_any_node)
     };
-    let taint_score = if node.has_soft_taints {
+    let taint_score = if hot.has_soft_taints {
         taint_preference(node, pod)
     } else {
         MAX_NODE_SCORE
