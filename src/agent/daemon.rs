@@ -38,7 +38,10 @@ pub enum AgentError {
     #[error("agent socket: {0}")]
     Socket(#[from] crate::agent::socket::SocketError),
     #[error("watching {path}: {source}")]
-    Watch { path: PathBuf, source: std::io::Error },
+    Watch {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// The agent's settings.
@@ -94,7 +97,10 @@ impl Agent {
     /// Opens the stores, re-adopts running containers, and serves the local socket.
     pub async fn start(config: AgentConfig) -> Result<Agent, AgentError> {
         let data_dir = config.data_dir().to_path_buf();
-        let store = Arc::new(ImageStore::open(&data_dir.join("images"), HostPlatform::detect())?);
+        let store = Arc::new(ImageStore::open(
+            &data_dir.join("images"),
+            HostPlatform::detect(),
+        )?);
         let puller = Puller::new(RegistriesConfig::load(&config.registries)?);
         let images = Arc::new(ImageService::new(store, puller));
         for (path, result) in images.import_air_gap().await {
@@ -105,7 +111,9 @@ impl Agent {
         let engine = Engine::open(config.engine.clone()).await?;
         let objects = Arc::new(ObjectSet::default());
         let (statuses, _) = watch::channel(StatusMap::new());
-        let host_ip = crate::agent::network::host_ipv4().await.map(|ip| ip.to_string());
+        let host_ip = crate::agent::network::host_ipv4()
+            .await
+            .map(|ip| ip.to_string());
         let ctx = WorkerContext {
             runtime: engine.clone(),
             images: images.clone(),
@@ -127,7 +135,15 @@ impl Agent {
             })
             .await
         });
-        Ok(Agent { config, images, engine, manager, objects, socket_stop: Some(socket_stop), socket_task })
+        Ok(Agent {
+            config,
+            images,
+            engine,
+            manager,
+            objects,
+            socket_stop: Some(socket_stop),
+            socket_task,
+        })
     }
 
     /// Replaces the desired pods (the cluster loop's entry point; standalone calls it on every
@@ -142,7 +158,9 @@ impl Agent {
 
     /// Removes unused images while the disk is fuller than the threshold.
     pub async fn collect_images(&self) {
-        let Some(used) = disk_used_percent(self.config.data_dir()) else { return };
+        let Some(used) = disk_used_percent(self.config.data_dir()) else {
+            return;
+        };
         if used <= self.config.image_gc_high_percent {
             return;
         }
@@ -151,13 +169,22 @@ impl Agent {
             .statuses()
             .borrow()
             .values()
-            .flat_map(|v| v.status.container_statuses.iter().chain(&v.status.init_container_statuses))
+            .flat_map(|v| {
+                v.status
+                    .container_statuses
+                    .iter()
+                    .chain(&v.status.init_container_statuses)
+            })
             .filter_map(|c| c.image_id.parse().ok())
             .collect();
         let store = self.images.store().clone();
         let freed = tokio::task::spawn_blocking(move || store.garbage_collect(&in_use, 0)).await;
         if let Ok(Ok(bytes)) = freed {
-            tracing::info!(freed_bytes = bytes, disk_used_percent = used, "image garbage collection");
+            tracing::info!(
+                freed_bytes = bytes,
+                disk_used_percent = used,
+                "image garbage collection"
+            );
         }
     }
 
@@ -171,12 +198,29 @@ impl Agent {
 }
 
 /// Standalone mode: runs the pods of `manifests` until `shutdown` completes.
-pub async fn run_standalone(config: AgentConfig, manifests: &Path, shutdown: impl std::future::Future<Output = ()>) -> Result<(), AgentError> {
-    std::fs::create_dir_all(manifests).map_err(|source| AgentError::Watch { path: manifests.to_path_buf(), source })?;
+pub async fn run_standalone(
+    config: AgentConfig,
+    manifests: &Path,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), AgentError> {
+    std::fs::create_dir_all(manifests).map_err(|source| AgentError::Watch {
+        path: manifests.to_path_buf(),
+        source,
+    })?;
     let agent = Agent::start(config).await?;
     let import_dir = agent.images.store().import_dir();
-    let manifest_watch = crate::agent::dirwatch::DirWatch::new(&[manifests]).map_err(|source| AgentError::Watch { path: manifests.to_path_buf(), source })?;
-    let import_watch = crate::agent::dirwatch::DirWatch::new(&[&import_dir]).map_err(|source| AgentError::Watch { path: import_dir.clone(), source })?;
+    let manifest_watch = crate::agent::dirwatch::DirWatch::new(&[manifests]).map_err(|source| {
+        AgentError::Watch {
+            path: manifests.to_path_buf(),
+            source,
+        }
+    })?;
+    let import_watch = crate::agent::dirwatch::DirWatch::new(&[&import_dir]).map_err(|source| {
+        AgentError::Watch {
+            path: import_dir.clone(),
+            source,
+        }
+    })?;
     let mut directory = ManifestDir::new(manifests, &agent.config.node_name);
     let apply = |directory: &mut ManifestDir| {
         let (found, errors) = directory.scan();

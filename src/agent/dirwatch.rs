@@ -9,7 +9,12 @@ use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 
 /// Events that can change what a directory holds.
-const EVENTS: u32 = libc::IN_CLOSE_WRITE | libc::IN_MOVED_TO | libc::IN_MOVED_FROM | libc::IN_DELETE | libc::IN_CREATE | libc::IN_ATTRIB;
+const EVENTS: u32 = libc::IN_CLOSE_WRITE
+    | libc::IN_MOVED_TO
+    | libc::IN_MOVED_FROM
+    | libc::IN_DELETE
+    | libc::IN_CREATE
+    | libc::IN_ATTRIB;
 
 /// A watch on one or more directories.
 pub struct DirWatch {
@@ -27,7 +32,8 @@ impl DirWatch {
         // SAFETY: `raw` is a fresh fd nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         for dir in dirs {
-            let path = CString::new(dir.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+            let path = CString::new(dir.as_os_str().as_bytes())
+                .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
             // SAFETY: valid fd and NUL-terminated path.
             if unsafe { libc::inotify_add_watch(fd.as_raw_fd(), path.as_ptr(), EVENTS) } < 0 {
                 return Err(io::Error::last_os_error());
@@ -43,7 +49,13 @@ impl DirWatch {
         let mut any = false;
         loop {
             // SAFETY: valid fd and buffer of the given length.
-            let n = unsafe { libc::read(self.fd.get_ref().as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            let n = unsafe {
+                libc::read(
+                    self.fd.get_ref().as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                )
+            };
             if n > 0 {
                 any = true;
                 continue;

@@ -51,7 +51,10 @@ pub struct PsPod {
 #[derive(Debug, thiserror::Error)]
 pub enum SocketError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Remote(String),
 }
@@ -65,11 +68,18 @@ fn ps_answer(views: &StatusMap) -> Vec<PsPod> {
             PsPod {
                 pod,
                 deleting: view.deleting,
-                last_messages: view.containers.iter().map(|(name, _, message)| (name.clone(), message.clone())).collect(),
+                last_messages: view
+                    .containers
+                    .iter()
+                    .map(|(name, _, message)| (name.clone(), message.clone()))
+                    .collect(),
             }
         })
         .collect();
-    pods.sort_by(|a, b| (a.pod.metadata.namespace_or_default(), &a.pod.metadata.name).cmp(&(b.pod.metadata.namespace_or_default(), &b.pod.metadata.name)));
+    pods.sort_by(|a, b| {
+        (a.pod.metadata.namespace_or_default(), &a.pod.metadata.name)
+            .cmp(&(b.pod.metadata.namespace_or_default(), &b.pod.metadata.name))
+    });
     pods
 }
 
@@ -77,39 +87,75 @@ fn find_pod<'a>(views: &'a StatusMap, wanted: &str) -> Option<&'a Arc<PodView>> 
     let (namespace, name) = wanted.split_once('/').unwrap_or(("default", wanted));
     views
         .values()
-        .filter(|v| v.pod.metadata.name == name && v.pod.metadata.namespace_or_default().as_str() == namespace)
+        .filter(|v| {
+            v.pod.metadata.name == name
+                && v.pod.metadata.namespace_or_default().as_str() == namespace
+        })
         .min_by_key(|v| v.deleting)
 }
 
 /// The log file a request names, or why there is none.
-fn log_file(views: &StatusMap, logs_root: &Path, request: &LogsRequest) -> Result<(PathBuf, String, String), String> {
-    let view = find_pod(views, &request.pod).ok_or_else(|| format!("pod {:?} not found on this node", request.pod))?;
-    let statuses: Vec<&api::ContainerStatus> =
-        view.status.init_container_statuses.iter().chain(&view.status.container_statuses).collect();
+fn log_file(
+    views: &StatusMap,
+    logs_root: &Path,
+    request: &LogsRequest,
+) -> Result<(PathBuf, String, String), String> {
+    let view = find_pod(views, &request.pod)
+        .ok_or_else(|| format!("pod {:?} not found on this node", request.pod))?;
+    let statuses: Vec<&api::ContainerStatus> = view
+        .status
+        .init_container_statuses
+        .iter()
+        .chain(&view.status.container_statuses)
+        .collect();
     let status = match &request.container {
         Some(name) => statuses.iter().find(|s| s.name == *name).ok_or_else(|| {
             let names: Vec<&str> = statuses.iter().map(|s| s.name.as_str()).collect();
-            format!("container {name:?} is not valid for pod {}; choose one of: {}", request.pod, names.join(", "))
+            format!(
+                "container {name:?} is not valid for pod {}; choose one of: {}",
+                request.pod,
+                names.join(", ")
+            )
         })?,
         None if view.status.container_statuses.len() == 1 => &view.status.container_statuses[0],
         None => {
-            let names: Vec<&str> = view.status.container_statuses.iter().map(|s| s.name.as_str()).collect();
-            return Err(format!("a container name must be specified for pod {}, choose one of: {}", request.pod, names.join(", ")));
+            let names: Vec<&str> = view
+                .status
+                .container_statuses
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect();
+            return Err(format!(
+                "a container name must be specified for pod {}, choose one of: {}",
+                request.pod,
+                names.join(", ")
+            ));
         }
     };
     let restart = status.restart_count.max(0) as u32;
     let instance = if request.previous {
-        restart.checked_sub(1).ok_or_else(|| format!("previous terminated container {:?} in pod {:?} not found", status.name, request.pod))?
+        restart.checked_sub(1).ok_or_else(|| {
+            format!(
+                "previous terminated container {:?} in pod {:?} not found",
+                status.name, request.pod
+            )
+        })?
     } else {
         restart
     };
-    Ok((naming::log_path(logs_root, &view.pod, &status.name, instance), view.pod.metadata.uid.clone(), status.name.clone()))
+    Ok((
+        naming::log_path(logs_root, &view.pod, &status.name, instance),
+        view.pod.metadata.uid.clone(),
+        status.name.clone(),
+    ))
 }
 
 /// Turns CRI lines into what `kubectl logs` prints (partial lines joined).
 fn render(bytes: &[u8], timestamps: bool, out: &mut Vec<u8>) {
     for line in bytes.split(|b| *b == b'\n') {
-        let Some(parsed) = cri::parse_line(line) else { continue };
+        let Some(parsed) = cri::parse_line(line) else {
+            continue;
+        };
         if timestamps {
             out.extend_from_slice(parsed.timestamp.as_bytes());
             out.push(b' ');
@@ -121,12 +167,19 @@ fn render(bytes: &[u8], timestamps: bool, out: &mut Vec<u8>) {
     }
 }
 
-async fn serve_logs(stream: &mut UnixStream, views: &watch::Receiver<StatusMap>, logs_root: &Path, request: LogsRequest) -> std::io::Result<()> {
+async fn serve_logs(
+    stream: &mut UnixStream,
+    views: &watch::Receiver<StatusMap>,
+    logs_root: &Path,
+    request: LogsRequest,
+) -> std::io::Result<()> {
     let found = log_file(&views.borrow(), logs_root, &request);
     let (path, uid, container) = match found {
         Ok(found) => found,
         Err(message) => {
-            stream.write_all(format!("error: {message}\n").as_bytes()).await?;
+            stream
+                .write_all(format!("error: {message}\n").as_bytes())
+                .await?;
             return Ok(());
         }
     };
@@ -139,7 +192,10 @@ async fn serve_logs(stream: &mut UnixStream, views: &watch::Receiver<StatusMap>,
             text.extend_from_slice(&bytes);
         }
     }
-    let mut offset = tokio::fs::metadata(&path).await.map(|m| m.len()).unwrap_or(0);
+    let mut offset = tokio::fs::metadata(&path)
+        .await
+        .map(|m| m.len())
+        .unwrap_or(0);
     let mut rendered = Vec::new();
     render(&text, request.timestamps, &mut rendered);
     if let Some(tail) = request.tail {
@@ -154,7 +210,9 @@ async fn serve_logs(stream: &mut UnixStream, views: &watch::Receiver<StatusMap>,
     let mut pending = Vec::new();
     loop {
         tokio::time::sleep(FOLLOW_POLL).await;
-        let Ok(mut file) = tokio::fs::File::open(&path).await else { continue };
+        let Ok(mut file) = tokio::fs::File::open(&path).await else {
+            continue;
+        };
         let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
         if len < offset {
             // Rotated: the new file starts from the beginning.
@@ -163,7 +221,10 @@ async fn serve_logs(stream: &mut UnixStream, views: &watch::Receiver<StatusMap>,
         if len > offset {
             file.seek(std::io::SeekFrom::Start(offset)).await?;
             let mut chunk = Vec::new();
-            (&mut file).take(len - offset).read_to_end(&mut chunk).await?;
+            (&mut file)
+                .take(len - offset)
+                .read_to_end(&mut chunk)
+                .await?;
             offset = len;
             pending.extend_from_slice(&chunk);
             if let Some(end) = pending.iter().rposition(|b| *b == b'\n') {
@@ -179,7 +240,9 @@ async fn serve_logs(stream: &mut UnixStream, views: &watch::Receiver<StatusMap>,
                 .init_container_statuses
                 .iter()
                 .chain(&view.status.container_statuses)
-                .any(|s| s.name == container && s.state.as_ref().is_some_and(|st| st.running.is_some()))
+                .any(|s| {
+                    s.name == container && s.state.as_ref().is_some_and(|st| st.running.is_some())
+                })
         });
         if !running {
             return Ok(());
@@ -187,9 +250,15 @@ async fn serve_logs(stream: &mut UnixStream, views: &watch::Receiver<StatusMap>,
     }
 }
 
-async fn serve_connection(mut stream: UnixStream, views: watch::Receiver<StatusMap>, logs_root: PathBuf) -> std::io::Result<()> {
+async fn serve_connection(
+    mut stream: UnixStream,
+    views: watch::Receiver<StatusMap>,
+    logs_root: PathBuf,
+) -> std::io::Result<()> {
     let mut line = String::new();
-    BufReader::new((&mut stream).take(REQUEST_BYTES_MAX)).read_line(&mut line).await?;
+    BufReader::new((&mut stream).take(REQUEST_BYTES_MAX))
+        .read_line(&mut line)
+        .await?;
     match serde_json::from_str::<Request>(&line) {
         Ok(Request::Ps) => {
             let answer = ps_answer(&views.borrow());
@@ -198,13 +267,25 @@ async fn serve_connection(mut stream: UnixStream, views: watch::Receiver<StatusM
             stream.write_all(&bytes).await
         }
         Ok(Request::Logs(request)) => serve_logs(&mut stream, &views, &logs_root, request).await,
-        Err(e) => stream.write_all(format!("error: bad request: {e}\n").as_bytes()).await,
+        Err(e) => {
+            stream
+                .write_all(format!("error: bad request: {e}\n").as_bytes())
+                .await
+        }
     }
 }
 
 /// Serves the socket at `path` (replacing a stale one; mode 0600) until `shutdown` completes.
-pub async fn serve(path: &Path, views: watch::Receiver<StatusMap>, logs_root: PathBuf, shutdown: impl std::future::Future<Output = ()>) -> Result<(), SocketError> {
-    let io = |source| SocketError::Io { path: path.to_path_buf(), source };
+pub async fn serve(
+    path: &Path,
+    views: watch::Receiver<StatusMap>,
+    logs_root: PathBuf,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), SocketError> {
+    let io = |source| SocketError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
@@ -241,7 +322,10 @@ pub async fn serve(path: &Path, views: watch::Receiver<StatusMap>, logs_root: Pa
 }
 
 async fn send(path: &Path, request: &Request) -> Result<UnixStream, SocketError> {
-    let io = |source| SocketError::Io { path: path.to_path_buf(), source };
+    let io = |source| SocketError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut stream = UnixStream::connect(path).await.map_err(io)?;
     let mut line = serde_json::to_vec(request).expect("requests serialise");
     line.push(b'\n');
@@ -251,19 +335,31 @@ async fn send(path: &Path, request: &Request) -> Result<UnixStream, SocketError>
 
 /// Asks the agent at `path` for its pods.
 pub async fn ps(path: &Path) -> Result<Vec<PsPod>, SocketError> {
-    let io = |source| SocketError::Io { path: path.to_path_buf(), source };
+    let io = |source| SocketError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut stream = send(path, &Request::Ps).await?;
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).await.map_err(io)?;
     if let Some(message) = answer.strip_prefix(b"error: ") {
-        return Err(SocketError::Remote(String::from_utf8_lossy(message).trim().to_string()));
+        return Err(SocketError::Remote(
+            String::from_utf8_lossy(message).trim().to_string(),
+        ));
     }
     serde_json::from_slice(&answer).map_err(|e| SocketError::Remote(format!("bad answer: {e}")))
 }
 
 /// Streams a container's log from the agent at `path` into `out` (flushed as lines arrive).
-pub async fn logs(path: &Path, request: LogsRequest, out: &mut impl std::io::Write) -> Result<(), SocketError> {
-    let io = |source| SocketError::Io { path: path.to_path_buf(), source };
+pub async fn logs(
+    path: &Path,
+    request: LogsRequest,
+    out: &mut impl std::io::Write,
+) -> Result<(), SocketError> {
+    let io = |source| SocketError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let stream = send(path, &Request::Logs(request)).await?;
     let mut reader = BufReader::new(stream);
     let mut first = String::new();

@@ -38,21 +38,30 @@ pub struct ManifestDir {
 }
 
 fn is_manifest(path: &Path) -> bool {
-    let hidden = path.file_name().and_then(|n| n.to_str()).is_none_or(|n| n.starts_with('.'));
+    let hidden = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_none_or(|n| n.starts_with('.'));
     let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     !hidden && matches!(extension, "yaml" | "yml" | "json")
 }
 
 /// The uid of a standalone pod: node name and the manifest's canonical JSON, digested.
 pub fn static_pod_uid(node_name: &str, pod: &api::Pod) -> String {
-    let canonical = serde_json::to_vec(&serde_json::json!({"node": node_name, "metadata": pod.metadata, "spec": pod.spec}))
-        .expect("pods serialise");
+    let canonical = serde_json::to_vec(
+        &serde_json::json!({"node": node_name, "metadata": pod.metadata, "spec": pod.spec}),
+    )
+    .expect("pods serialise");
     Digest::of(&canonical).hex()[..32].to_string()
 }
 
 impl ManifestDir {
     pub fn new(dir: &Path, node_name: &str) -> ManifestDir {
-        ManifestDir { dir: dir.to_path_buf(), node_name: node_name.to_string(), files: BTreeMap::new() }
+        ManifestDir {
+            dir: dir.to_path_buf(),
+            node_name: node_name.to_string(),
+            files: BTreeMap::new(),
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -63,11 +72,17 @@ impl ManifestDir {
         use std::io::Read;
         let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut text = String::new();
-        file.take(MANIFEST_BYTES_MAX + 1).read_to_string(&mut text).map_err(|e| format!("{}: {e}", path.display()))?;
+        file.take(MANIFEST_BYTES_MAX + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         if text.len() as u64 > MANIFEST_BYTES_MAX {
-            return Err(format!("{}: larger than {MANIFEST_BYTES_MAX} bytes", path.display()));
+            return Err(format!(
+                "{}: larger than {MANIFEST_BYTES_MAX} bytes",
+                path.display()
+            ));
         }
-        let documents = api::decode_manifests(&path.display().to_string(), &text).map_err(|e| e.to_string())?;
+        let documents =
+            api::decode_manifests(&path.display().to_string(), &text).map_err(|e| e.to_string())?;
         let mut content = FileContent::default();
         for document in documents {
             for warning in &document.warnings {
@@ -85,7 +100,9 @@ impl ManifestDir {
                 }
                 Resource::ConfigMap(config_map) => content.config_maps.push(config_map),
                 Resource::Secret(secret) => content.secrets.push(secret),
-                other => tracing::warn!(file = %path.display(), document = document.index, kind = %other.kind(), "ignored: standalone mode runs Pods and reads ConfigMaps and Secrets"),
+                other => {
+                    tracing::warn!(file = %path.display(), document = document.index, kind = %other.kind(), "ignored: standalone mode runs Pods and reads ConfigMaps and Secrets")
+                }
             }
         }
         Ok(content)
@@ -96,7 +113,11 @@ impl ManifestDir {
     pub fn scan(&mut self) -> (Manifests, Vec<String>) {
         let mut errors = Vec::new();
         let mut paths: Vec<PathBuf> = match std::fs::read_dir(&self.dir) {
-            Ok(entries) => entries.flatten().map(|e| e.path()).filter(|p| is_manifest(p) && p.is_file()).collect(),
+            Ok(entries) => entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| is_manifest(p) && p.is_file())
+                .collect(),
             Err(e) => {
                 errors.push(format!("{}: {e}", self.dir.display()));
                 Vec::new()
@@ -104,7 +125,10 @@ impl ManifestDir {
         };
         paths.sort();
         if paths.len() > MANIFEST_FILES_MAX {
-            errors.push(format!("{}: more than {MANIFEST_FILES_MAX} manifest files; the rest are ignored", self.dir.display()));
+            errors.push(format!(
+                "{}: more than {MANIFEST_FILES_MAX} manifest files; the rest are ignored",
+                self.dir.display()
+            ));
             paths.truncate(MANIFEST_FILES_MAX);
         }
         self.files.retain(|path, _| paths.contains(path));
@@ -120,15 +144,25 @@ impl ManifestDir {
         let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
         for (path, content) in &self.files {
             for pod in &content.pods {
-                let key = format!("{}/{}", pod.metadata.namespace_or_default(), pod.metadata.name);
+                let key = format!(
+                    "{}/{}",
+                    pod.metadata.namespace_or_default(),
+                    pod.metadata.name
+                );
                 if let Some(first) = seen.get(&key) {
-                    errors.push(format!("{}: pod {key} is already declared in {}; ignored", path.display(), first.display()));
+                    errors.push(format!(
+                        "{}: pod {key} is already declared in {}; ignored",
+                        path.display(),
+                        first.display()
+                    ));
                     continue;
                 }
                 seen.insert(key, path.clone());
                 manifests.pods.push(pod.clone());
             }
-            manifests.config_maps.extend(content.config_maps.iter().cloned());
+            manifests
+                .config_maps
+                .extend(content.config_maps.iter().cloned());
             manifests.secrets.extend(content.secrets.iter().cloned());
         }
         (manifests, errors)
@@ -149,10 +183,17 @@ mod tests {
         let (first, errors) = manifests.scan();
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(first.pods.len(), 1);
-        assert_eq!(first.pods[0].metadata.namespace_or_default().as_str(), "default");
+        assert_eq!(
+            first.pods[0].metadata.namespace_or_default().as_str(),
+            "default"
+        );
         let (again, _) = manifests.scan();
         assert_eq!(again.pods[0].metadata.uid, first.pods[0].metadata.uid);
-        std::fs::write(dir.path().join("web.yaml"), POD.replace("busybox", "busybox:2")).unwrap();
+        std::fs::write(
+            dir.path().join("web.yaml"),
+            POD.replace("busybox", "busybox:2"),
+        )
+        .unwrap();
         let (edited, _) = manifests.scan();
         assert_ne!(edited.pods[0].metadata.uid, first.pods[0].metadata.uid);
     }
@@ -164,7 +205,11 @@ mod tests {
         std::fs::write(&file, POD).unwrap();
         let mut manifests = ManifestDir::new(dir.path(), "node-1");
         let (good, _) = manifests.scan();
-        std::fs::write(&file, "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers: 3\n").unwrap();
+        std::fs::write(
+            &file,
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers: 3\n",
+        )
+        .unwrap();
         let (kept, errors) = manifests.scan();
         assert_eq!(kept.pods[0].metadata.uid, good.pods[0].metadata.uid);
         assert_eq!(errors.len(), 1);

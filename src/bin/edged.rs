@@ -92,7 +92,9 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Master(args) => master(args).await,
-            Command::Agent(args) => flotilla::agent::commands::agent::run(args, shutdown_signal()).await,
+            Command::Agent(args) => {
+                flotilla::agent::commands::agent::run(args, shutdown_signal()).await
+            }
             Command::Ps(args) => flotilla::agent::commands::ps::run(args).await,
             Command::Logs(args) => flotilla::agent::commands::logs::run(args).await,
             Command::Image(args) => flotilla::agent::commands::image::run(args).await,

@@ -73,10 +73,16 @@ impl Args {
         config.engine.run_dir = self.run_dir.clone();
         config.engine.cgroup_parent = self.cgroup_parent.trim_matches('/').to_string();
         config.engine.netns_prefix = self.netns_prefix.clone();
-        config.engine.log_limits = LogLimits { file_bytes_max: self.log_max_bytes.max(4096), files_max: self.log_max_files.max(1) };
+        config.engine.log_limits = LogLimits {
+            file_bytes_max: self.log_max_bytes.max(4096),
+            files_max: self.log_max_files.max(1),
+        };
         config.engine.network = NetworkConfig {
             bridge: self.bridge.clone(),
-            pod_cidr: self.pod_cidr.parse().with_context(|| format!("--pod-cidr {}", self.pod_cidr))?,
+            pod_cidr: self
+                .pod_cidr
+                .parse()
+                .with_context(|| format!("--pod-cidr {}", self.pod_cidr))?,
             nft_table: self.nft_table.clone(),
             ..NetworkConfig::default()
         };
@@ -87,7 +93,10 @@ impl Args {
     }
 }
 
-pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(
+    args: Args,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     if !args.standalone {
         anyhow::bail!("edged agent runs with --standalone --manifests DIR; joining a master (--master, --join) is not available in this build");
     }

@@ -37,7 +37,8 @@ pub enum Command {
 }
 
 fn open_store(args: &Args) -> anyhow::Result<ImageStore> {
-    ImageStore::open(&args.data_dir.join("images"), HostPlatform::detect()).with_context(|| format!("opening the image store in {}", args.data_dir.display()))
+    ImageStore::open(&args.data_dir.join("images"), HostPlatform::detect())
+        .with_context(|| format!("opening the image store in {}", args.data_dir.display()))
 }
 
 fn human_bytes(bytes: u64) -> String {
@@ -59,7 +60,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 println!("imported {} ({})", record.reference, record.config.short());
             }
         }
-        Command::Pull { reference, registries } => {
+        Command::Pull {
+            reference,
+            registries,
+        } => {
             let reference: ImageRef = reference.parse()?;
             let puller = Puller::new(RegistriesConfig::load(registries)?);
             let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -67,23 +71,42 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             let report = move |p: PullProgress| {
                 let mut last = last.lock().expect("progress lock");
                 // One line per MiB at most.
-                if interactive && (p.bytes_done >= *last + (1 << 20) || p.bytes_done == p.bytes_total) {
+                if interactive
+                    && (p.bytes_done >= *last + (1 << 20) || p.bytes_done == p.bytes_total)
+                {
                     *last = p.bytes_done;
-                    eprint!("\r{} / {}   ", human_bytes(p.bytes_done), human_bytes(p.bytes_total));
+                    eprint!(
+                        "\r{} / {}   ",
+                        human_bytes(p.bytes_done),
+                        human_bytes(p.bytes_total)
+                    );
                 }
             };
             let record = puller.pull(&store, &reference, Some(&report)).await?;
             if interactive {
                 eprintln!();
             }
-            println!("pulled {} ({}, {})", record.reference, record.manifest, human_bytes(record.size_bytes));
+            println!(
+                "pulled {} ({}, {})",
+                record.reference,
+                record.manifest,
+                human_bytes(record.size_bytes)
+            );
         }
         Command::Ls => {
             use std::io::Write;
-            let mut out = tabwriter::TabWriter::new(std::io::stdout()).minwidth(3).padding(3);
+            let mut out = tabwriter::TabWriter::new(std::io::stdout())
+                .minwidth(3)
+                .padding(3);
             writeln!(out, "IMAGE\tIMAGE ID\tSIZE")?;
             for record in store.list() {
-                writeln!(out, "{}\t{}\t{}", record.reference, record.config.short(), human_bytes(record.size_bytes))?;
+                writeln!(
+                    out,
+                    "{}\t{}\t{}",
+                    record.reference,
+                    record.config.short(),
+                    human_bytes(record.size_bytes)
+                )?;
             }
             out.flush()?;
         }
@@ -92,7 +115,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             store.remove(&reference)?;
             let store_gc = store.clone();
             // Sweep what no image uses any more (in-use images of running pods stay recorded).
-            tokio::task::spawn_blocking(move || store_gc.garbage_collect(&Default::default(), u64::MAX)).await??;
+            tokio::task::spawn_blocking(move || {
+                store_gc.garbage_collect(&Default::default(), u64::MAX)
+            })
+            .await??;
             println!("removed {reference}");
         }
     }

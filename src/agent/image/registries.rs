@@ -72,11 +72,18 @@ pub struct Tls {
 #[derive(Debug, thiserror::Error)]
 pub enum RegistriesError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{path}: mirror {registry}: endpoint {endpoint:?} must be an http:// or https:// URL")]
-    BadEndpoint { path: PathBuf, registry: String, endpoint: String },
+    BadEndpoint {
+        path: PathBuf,
+        registry: String,
+        endpoint: String,
+    },
 }
 
 /// One place to pull a registry's images from.
@@ -96,11 +103,21 @@ impl RegistriesConfig {
                 let mut text = String::new();
                 file.take(FILE_BYTES_MAX)
                     .read_to_string(&mut text)
-                    .map_err(|source| RegistriesError::Io { path: path.to_path_buf(), source })?;
+                    .map_err(|source| RegistriesError::Io {
+                        path: path.to_path_buf(),
+                        source,
+                    })?;
                 text
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(RegistriesConfig::default()),
-            Err(source) => return Err(RegistriesError::Io { path: path.to_path_buf(), source }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(RegistriesConfig::default())
+            }
+            Err(source) => {
+                return Err(RegistriesError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
         };
         Self::parse(&text, path)
     }
@@ -110,11 +127,18 @@ impl RegistriesConfig {
             return Ok(RegistriesConfig::default());
         }
         let config: RegistriesConfig =
-            serde_saphyr::from_str(text).map_err(|e| RegistriesError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+            serde_saphyr::from_str(text).map_err(|e| RegistriesError::Parse {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
         for (registry, mirror) in &config.mirrors {
             for endpoint in &mirror.endpoint {
                 if parse_endpoint(endpoint).is_none() {
-                    return Err(RegistriesError::BadEndpoint { path: path.to_path_buf(), registry: registry.clone(), endpoint: endpoint.clone() });
+                    return Err(RegistriesError::BadEndpoint {
+                        path: path.to_path_buf(),
+                        registry: registry.clone(),
+                        endpoint: endpoint.clone(),
+                    });
                 }
             }
         }
@@ -128,9 +152,17 @@ impl RegistriesConfig {
             .mirrors
             .get(registry)
             .or_else(|| self.mirrors.get("*"))
-            .map(|m| m.endpoint.iter().filter_map(|e| parse_endpoint(e)).collect())
+            .map(|m| {
+                m.endpoint
+                    .iter()
+                    .filter_map(|e| parse_endpoint(e))
+                    .collect()
+            })
             .unwrap_or_default();
-        let default = Endpoint { host: registry_host(registry).to_string(), plain_http: false };
+        let default = Endpoint {
+            host: registry_host(registry).to_string(),
+            plain_http: false,
+        };
         if !endpoints.iter().any(|e| e.host == default.host) {
             endpoints.push(default);
         }
@@ -176,18 +208,43 @@ mod tests {
         assert_eq!(
             config.endpoints("docker.io"),
             vec![
-                Endpoint { host: "mirror.lan:5000".into(), plain_http: false },
-                Endpoint { host: "registry-1.docker.io".into(), plain_http: false }
+                Endpoint {
+                    host: "mirror.lan:5000".into(),
+                    plain_http: false
+                },
+                Endpoint {
+                    host: "registry-1.docker.io".into(),
+                    plain_http: false
+                }
             ]
         );
-        assert_eq!(config.endpoints("127.0.0.1:5000"), vec![Endpoint { host: "127.0.0.1:5000".into(), plain_http: true }]);
-        assert_eq!(config.endpoints("ghcr.io"), vec![Endpoint { host: "ghcr.io".into(), plain_http: false }]);
+        assert_eq!(
+            config.endpoints("127.0.0.1:5000"),
+            vec![Endpoint {
+                host: "127.0.0.1:5000".into(),
+                plain_http: true
+            }]
+        );
+        assert_eq!(
+            config.endpoints("ghcr.io"),
+            vec![Endpoint {
+                host: "ghcr.io".into(),
+                plain_http: false
+            }]
+        );
     }
 
     #[test]
     fn bad_files_are_refused_with_their_path() {
-        let error = RegistriesConfig::parse("mirrors:\n  x:\n    endpoint: [\"ftp://x\"]\n", Path::new("/etc/flotilla/registries.yaml")).unwrap_err();
-        assert!(error.to_string().contains("/etc/flotilla/registries.yaml"), "{error}");
+        let error = RegistriesConfig::parse(
+            "mirrors:\n  x:\n    endpoint: [\"ftp://x\"]\n",
+            Path::new("/etc/flotilla/registries.yaml"),
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("/etc/flotilla/registries.yaml"),
+            "{error}"
+        );
         assert!(RegistriesConfig::parse("mirrorz: {}\n", Path::new("r.yaml")).is_err());
     }
 }

@@ -32,12 +32,20 @@ pub struct ImageService {
 
 /// The policy Kubernetes applies when the pod names none.
 pub fn effective_policy(reference: &ImageRef, policy: Option<ImagePullPolicy>) -> ImagePullPolicy {
-    policy.unwrap_or(if reference.is_latest() { ImagePullPolicy::Always } else { ImagePullPolicy::IfNotPresent })
+    policy.unwrap_or(if reference.is_latest() {
+        ImagePullPolicy::Always
+    } else {
+        ImagePullPolicy::IfNotPresent
+    })
 }
 
 impl ImageService {
     pub fn new(store: Arc<ImageStore>, puller: Puller) -> ImageService {
-        ImageService { store, puller, in_flight: Mutex::new(HashMap::new()) }
+        ImageService {
+            store,
+            puller,
+            in_flight: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn store(&self) -> &Arc<ImageStore> {
@@ -46,23 +54,46 @@ impl ImageService {
 
     fn ready(&self, record: ImageRecord) -> Result<ReadyImage, String> {
         let config = self.store.config(&record).map_err(|e| e.to_string())?;
-        let layers = record.diff_ids.iter().map(|d| self.store.layer_path(d)).collect();
-        Ok(ReadyImage { record, config, layers })
+        let layers = record
+            .diff_ids
+            .iter()
+            .map(|d| self.store.layer_path(d))
+            .collect();
+        Ok(ReadyImage {
+            record,
+            config,
+            layers,
+        })
     }
 
     /// Makes `image` available under `policy`; the error is the message pods report.
-    pub async fn ensure(&self, image: &str, policy: Option<ImagePullPolicy>) -> Result<ReadyImage, String> {
-        let reference: ImageRef = image.parse().map_err(|e: super::reference::InvalidImageRef| e.to_string())?;
+    pub async fn ensure(
+        &self,
+        image: &str,
+        policy: Option<ImagePullPolicy>,
+    ) -> Result<ReadyImage, String> {
+        let reference: ImageRef = image
+            .parse()
+            .map_err(|e: super::reference::InvalidImageRef| e.to_string())?;
         let policy = effective_policy(&reference, policy);
         let present = self.store.resolve(&reference);
         match (policy, present) {
-            (ImagePullPolicy::Never, Some(record)) | (ImagePullPolicy::IfNotPresent, Some(record)) => return self.ready(record),
+            (ImagePullPolicy::Never, Some(record))
+            | (ImagePullPolicy::IfNotPresent, Some(record)) => return self.ready(record),
             (ImagePullPolicy::Never, None) => {
-                return Err(format!("image {reference} is not present on the node and its pull policy is Never"));
+                return Err(format!(
+                    "image {reference} is not present on the node and its pull policy is Never"
+                ));
             }
             _ => {}
         }
-        let lock = self.in_flight.lock().await.entry(reference.to_string()).or_default().clone();
+        let lock = self
+            .in_flight
+            .lock()
+            .await
+            .entry(reference.to_string())
+            .or_default()
+            .clone();
         let _guard = lock.lock().await;
         if policy == ImagePullPolicy::IfNotPresent {
             // Another pod may have pulled it while this one waited.
@@ -96,8 +127,18 @@ impl ImageService {
 
 fn import_marker(path: &Path) -> Option<String> {
     let meta = std::fs::metadata(path).ok()?;
-    let modified = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
-    Some(format!("{}:{}:{}", path.file_name()?.to_string_lossy(), meta.len(), modified))
+    let modified = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    Some(format!(
+        "{}:{}:{}",
+        path.file_name()?.to_string_lossy(),
+        meta.len(),
+        modified
+    ))
 }
 
 /// Imports new entries of `dir`; returns what was tried and how it went.
@@ -106,21 +147,32 @@ pub fn import_directory(store: &ImageStore, dir: &Path) -> Vec<(PathBuf, Result<
     let done = std::fs::read_to_string(&done_path).unwrap_or_default();
     let mut done_lines: Vec<String> = done.lines().map(str::to_string).collect();
     let mut results = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return results };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return results;
+    };
     let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
     paths.sort();
     for path in paths {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if name.starts_with('.') {
             continue;
         }
-        let Some(marker) = import_marker(&path) else { continue };
+        let Some(marker) = import_marker(&path) else {
+            continue;
+        };
         if done_lines.contains(&marker) {
             continue;
         }
-        let result = import_path(store, &path).map(|records| records.len()).map_err(|e| e.to_string());
+        let result = import_path(store, &path)
+            .map(|records| records.len())
+            .map_err(|e| e.to_string());
         match &result {
-            Ok(count) => tracing::info!(file = %path.display(), images = count, "imported air-gap images"),
+            Ok(count) => {
+                tracing::info!(file = %path.display(), images = count, "imported air-gap images")
+            }
             Err(e) => tracing::warn!(file = %path.display(), error = %e, "air-gap import failed"),
         }
         // Failed imports are recorded too: the same broken file is not retried in a loop; a

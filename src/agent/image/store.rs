@@ -406,7 +406,13 @@ impl ImageStore {
             diff_ids: config.rootfs.diff_ids.clone(),
             size_bytes: manifest.config.size + manifest.layers.iter().map(|l| l.size).sum::<u64>(),
         };
-        let unchanged = self.refs.lock().expect("refs lock").images.get(&reference.to_string()) == Some(&record);
+        let unchanged = self
+            .refs
+            .lock()
+            .expect("refs lock")
+            .images
+            .get(&reference.to_string())
+            == Some(&record);
         if !unchanged {
             self.update_refs(|refs| {
                 refs.images.insert(reference.to_string(), record.clone());
@@ -472,7 +478,12 @@ impl ImageStore {
     /// `edged image` commands never lose each other's changes.
     fn update_refs(&self, change: impl FnOnce(&mut RefTable)) -> Result<(), StoreError> {
         let lock_path = self.root.join("refs.lock");
-        let lock = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io_at(&lock_path))?;
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_at(&lock_path))?;
         let _locked = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
             .map_err(|(_, e)| io_at(&lock_path)(e.into()))?;
         let mut refs = self.refs.lock().expect("refs lock");

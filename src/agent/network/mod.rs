@@ -84,7 +84,9 @@ pub fn host_veth_name(netns_name: &str) -> String {
 /// The host's primary IPv4 address (the source of its default route): the pod IP of
 /// `hostNetwork` pods and the node's `hostIP`.
 pub async fn host_ipv4() -> Option<Ipv4Addr> {
-    let route = command::run("ip", &["-4", "-o", "route", "get", "1.1.1.1"], "").await.ok()?;
+    let route = command::run("ip", &["-4", "-o", "route", "get", "1.1.1.1"], "")
+        .await
+        .ok()?;
     let mut words = route.split_whitespace();
     words.find(|w| *w == "src")?;
     words.next()?.parse().ok()

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::agent::image::oci::ImageConfig;
-use crate::agent::runtime::{ContainerConfig, MountConfig, ProcessConfig, Resources, SandboxStatus};
+use crate::agent::runtime::{
+    ContainerConfig, MountConfig, ProcessConfig, Resources, SandboxStatus,
+};
 use crate::api;
 
 use super::naming;
@@ -24,9 +26,17 @@ pub enum ConfigError {
     #[error("container {container}: neither the pod nor the image gives a command to run")]
     NoCommand { container: String },
     #[error("container {container}: env {name}: {reason}")]
-    Env { container: String, name: String, reason: String },
+    Env {
+        container: String,
+        name: String,
+        reason: String,
+    },
     #[error("container {container}: user {user:?} of the image: {reason}")]
-    User { container: String, user: String, reason: String },
+    User {
+        container: String,
+        user: String,
+        reason: String,
+    },
     #[error("container {container} has runAsNonRoot and would run as root (uid 0)")]
     RunsAsRoot { container: String },
 }
@@ -90,14 +100,28 @@ pub fn arguments(container: &api::Container, image: &ImageConfig) -> Vec<String>
     let image_entrypoint = image.config.entrypoint.clone().unwrap_or_default();
     let image_cmd = image.config.cmd.clone().unwrap_or_default();
     match (container.command.is_empty(), container.args.is_empty()) {
-        (false, _) => container.command.iter().chain(&container.args).cloned().collect(),
-        (true, false) => image_entrypoint.into_iter().chain(container.args.iter().cloned()).collect(),
+        (false, _) => container
+            .command
+            .iter()
+            .chain(&container.args)
+            .cloned()
+            .collect(),
+        (true, false) => image_entrypoint
+            .into_iter()
+            .chain(container.args.iter().cloned())
+            .collect(),
         (true, true) => image_entrypoint.into_iter().chain(image_cmd).collect(),
     }
 }
 
 /// The value of a `fieldRef`.
-fn field_value(pod: &api::Pod, path: &str, node_name: &str, pod_ip: Option<String>, host_ip: Option<&str>) -> Option<String> {
+fn field_value(
+    pod: &api::Pod,
+    path: &str,
+    node_name: &str,
+    pod_ip: Option<String>,
+    host_ip: Option<&str>,
+) -> Option<String> {
     let meta = &pod.metadata;
     let label_or_annotation = |prefix: &str, map: &BTreeMap<String, String>| {
         let key = path.strip_prefix(prefix)?.strip_suffix("']")?;
@@ -111,7 +135,8 @@ fn field_value(pod: &api::Pod, path: &str, node_name: &str, pod_ip: Option<Strin
         "spec.serviceAccountName" => Some("default".to_string()),
         "status.podIP" => Some(pod_ip.unwrap_or_default()),
         "status.hostIP" => Some(host_ip.unwrap_or_default().to_string()),
-        _ => label_or_annotation("metadata.labels['", &meta.labels).or_else(|| label_or_annotation("metadata.annotations['", &meta.annotations)),
+        _ => label_or_annotation("metadata.labels['", &meta.labels)
+            .or_else(|| label_or_annotation("metadata.annotations['", &meta.annotations)),
     }
 }
 
@@ -131,30 +156,73 @@ pub fn environment(inputs: &ConfigInputs<'_>) -> Result<Vec<String>, ConfigError
             set(&mut env, name, value.to_string());
         }
     }
-    set(&mut env, "HOSTNAME", inputs.pod.metadata.name.chars().take(63).collect());
-    let error = |name: &str, reason: String| ConfigError::Env { container: container.name.to_string(), name: name.to_string(), reason };
+    set(
+        &mut env,
+        "HOSTNAME",
+        inputs.pod.metadata.name.chars().take(63).collect(),
+    );
+    let error = |name: &str, reason: String| ConfigError::Env {
+        container: container.name.to_string(),
+        name: name.to_string(),
+        reason,
+    };
     for var in &container.env {
         let value = if let Some(value) = &var.value {
             expand(value, &env)
         } else if let Some(from) = &var.value_from {
             if let Some(selector) = &from.config_map_key_ref {
                 let optional = selector.optional.unwrap_or(false);
-                match inputs.objects.config_map(&namespace, &selector.name).and_then(|c| c.data.get(&selector.key).cloned()) {
+                match inputs
+                    .objects
+                    .config_map(&namespace, &selector.name)
+                    .and_then(|c| c.data.get(&selector.key).cloned())
+                {
                     Some(value) => value,
                     None if optional => continue,
-                    None => return Err(error(&var.name, format!("key {:?} of ConfigMap {:?} not found", selector.key, selector.name))),
+                    None => {
+                        return Err(error(
+                            &var.name,
+                            format!(
+                                "key {:?} of ConfigMap {:?} not found",
+                                selector.key, selector.name
+                            ),
+                        ))
+                    }
                 }
             } else if let Some(selector) = &from.secret_key_ref {
                 let optional = selector.optional.unwrap_or(false);
-                match inputs.objects.secret(&namespace, &selector.name).and_then(|s| s.data.get(&selector.key).cloned()) {
+                match inputs
+                    .objects
+                    .secret(&namespace, &selector.name)
+                    .and_then(|s| s.data.get(&selector.key).cloned())
+                {
                     Some(value) => String::from_utf8_lossy(value.as_bytes()).into_owned(),
                     None if optional => continue,
-                    None => return Err(error(&var.name, format!("key {:?} of Secret {:?} not found", selector.key, selector.name))),
+                    None => {
+                        return Err(error(
+                            &var.name,
+                            format!(
+                                "key {:?} of Secret {:?} not found",
+                                selector.key, selector.name
+                            ),
+                        ))
+                    }
                 }
             } else if let Some(field) = &from.field_ref {
                 let pod_ip = inputs.sandbox.ip.map(|ip| ip.to_string());
-                field_value(inputs.pod, &field.field_path, inputs.node_name, pod_ip, inputs.host_ip)
-                    .ok_or_else(|| error(&var.name, format!("unsupported fieldPath {:?}", field.field_path)))?
+                field_value(
+                    inputs.pod,
+                    &field.field_path,
+                    inputs.node_name,
+                    pod_ip,
+                    inputs.host_ip,
+                )
+                .ok_or_else(|| {
+                    error(
+                        &var.name,
+                        format!("unsupported fieldPath {:?}", field.field_path),
+                    )
+                })?
             } else {
                 String::new()
             }
@@ -163,20 +231,28 @@ pub fn environment(inputs: &ConfigInputs<'_>) -> Result<Vec<String>, ConfigError
         };
         set(&mut env, &var.name, value);
     }
-    Ok(order.into_iter().map(|name| format!("{name}={}", env[&name])).collect())
+    Ok(order
+        .into_iter()
+        .map(|name| format!("{name}={}", env[&name]))
+        .collect())
 }
 
 /// Finds a file in the image, top layer first (whiteouts are not followed: /etc/passwd is
 /// never deleted by a later layer in practice).
 fn read_from_layers(layers: &[PathBuf], relative: &str) -> Option<String> {
-    layers.iter().rev().find_map(|layer| std::fs::read_to_string(layer.join(relative)).ok())
+    layers
+        .iter()
+        .rev()
+        .find_map(|layer| std::fs::read_to_string(layer.join(relative)).ok())
 }
 
 /// `name` or `uid` in a passwd/group file → (id, primary group for passwd).
 fn lookup(file: &str, name: &str) -> Option<(u32, u32)> {
     file.lines().find_map(|line| {
         let fields: Vec<&str> = line.split(':').collect();
-        (fields.len() >= 4 && fields[0] == name).then(|| (fields[2].parse().ok(), fields[3].parse().ok())).and_then(|(a, b)| Some((a?, b.unwrap_or(0))))
+        (fields.len() >= 4 && fields[0] == name)
+            .then(|| (fields[2].parse().ok(), fields[3].parse().ok()))
+            .and_then(|(a, b)| Some((a?, b.unwrap_or(0))))
     })
 }
 
@@ -185,9 +261,17 @@ fn user(inputs: &ConfigInputs<'_>) -> Result<(u32, u32), ConfigError> {
     let container = inputs.container;
     let pod_context = inputs.pod.spec.security_context.as_ref();
     let context = container.security_context.as_ref();
-    let run_as_user = context.and_then(|c| c.run_as_user).or_else(|| pod_context.and_then(|c| c.run_as_user));
-    let run_as_group = context.and_then(|c| c.run_as_group).or_else(|| pod_context.and_then(|c| c.run_as_group));
-    let error = |user: &str, reason: &str| ConfigError::User { container: container.name.to_string(), user: user.to_string(), reason: reason.to_string() };
+    let run_as_user = context
+        .and_then(|c| c.run_as_user)
+        .or_else(|| pod_context.and_then(|c| c.run_as_user));
+    let run_as_group = context
+        .and_then(|c| c.run_as_group)
+        .or_else(|| pod_context.and_then(|c| c.run_as_group));
+    let error = |user: &str, reason: &str| ConfigError::User {
+        container: container.name.to_string(),
+        user: user.to_string(),
+        reason: reason.to_string(),
+    };
     let (uid, mut gid) = match run_as_user {
         Some(uid) => {
             let passwd = read_from_layers(&inputs.layers, "etc/passwd").unwrap_or_default();
@@ -209,8 +293,10 @@ fn user(inputs: &ConfigInputs<'_>) -> Result<(u32, u32), ConfigError> {
                 let (uid, primary) = match user_part.parse::<u32>() {
                     Ok(uid) => (uid, 0),
                     Err(_) => {
-                        let passwd = read_from_layers(&inputs.layers, "etc/passwd").ok_or_else(|| error(&image_user, "the image has no /etc/passwd"))?;
-                        lookup(&passwd, &user_part).ok_or_else(|| error(&image_user, "not in the image's /etc/passwd"))?
+                        let passwd = read_from_layers(&inputs.layers, "etc/passwd")
+                            .ok_or_else(|| error(&image_user, "the image has no /etc/passwd"))?;
+                        lookup(&passwd, &user_part)
+                            .ok_or_else(|| error(&image_user, "not in the image's /etc/passwd"))?
                     }
                 };
                 let gid = match group_part {
@@ -218,8 +304,11 @@ fn user(inputs: &ConfigInputs<'_>) -> Result<(u32, u32), ConfigError> {
                     Some(group) => match group.parse::<u32>() {
                         Ok(gid) => gid,
                         Err(_) => {
-                            let groups = read_from_layers(&inputs.layers, "etc/group").ok_or_else(|| error(&image_user, "the image has no /etc/group"))?;
-                            lookup(&groups, &group).map(|(gid, _)| gid).ok_or_else(|| error(&image_user, "group not in the image's /etc/group"))?
+                            let groups = read_from_layers(&inputs.layers, "etc/group")
+                                .ok_or_else(|| error(&image_user, "the image has no /etc/group"))?;
+                            lookup(&groups, &group).map(|(gid, _)| gid).ok_or_else(|| {
+                                error(&image_user, "group not in the image's /etc/group")
+                            })?
                         }
                     },
                 };
@@ -230,16 +319,24 @@ fn user(inputs: &ConfigInputs<'_>) -> Result<(u32, u32), ConfigError> {
     if let Some(group) = run_as_group {
         gid = group as u32;
     }
-    let non_root = context.and_then(|c| c.run_as_non_root).or_else(|| pod_context.and_then(|c| c.run_as_non_root));
+    let non_root = context
+        .and_then(|c| c.run_as_non_root)
+        .or_else(|| pod_context.and_then(|c| c.run_as_non_root));
     if non_root == Some(true) && uid == 0 {
-        return Err(ConfigError::RunsAsRoot { container: container.name.to_string() });
+        return Err(ConfigError::RunsAsRoot {
+            container: container.name.to_string(),
+        });
     }
     Ok((uid, gid))
 }
 
 /// cgroup limits from requests and limits (the kubelet's conversions).
 pub fn resources(requirements: &api::ResourceRequirements) -> Resources {
-    let cpu_request = requirements.requests.get("cpu").or_else(|| requirements.limits.get("cpu")).map(|q| q.milli_value());
+    let cpu_request = requirements
+        .requests
+        .get("cpu")
+        .or_else(|| requirements.limits.get("cpu"))
+        .map(|q| q.milli_value());
     Resources {
         memory_limit_bytes: requirements.memory_limit_bytes().filter(|b| *b > 0),
         cpu_shares: cpu_request.map(|milli| ((milli as u64) * 1024 / 1000).max(2)),
@@ -253,13 +350,21 @@ pub fn resources(requirements: &api::ResourceRequirements) -> Resources {
 
 /// The image's stop signal as a number (SIGTERM when absent or unknown).
 pub fn stop_signal(image: &ImageConfig) -> i32 {
-    let Some(name) = image.config.stop_signal.as_deref() else { return libc::SIGTERM };
+    let Some(name) = image.config.stop_signal.as_deref() else {
+        return libc::SIGTERM;
+    };
     if let Ok(number) = name.parse::<i32>() {
         return number;
     }
     let upper = name.to_ascii_uppercase();
-    let full = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
-    full.parse::<nix::sys::signal::Signal>().map(|s| s as i32).unwrap_or(libc::SIGTERM)
+    let full = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    full.parse::<nix::sys::signal::Signal>()
+        .map(|s| s as i32)
+        .unwrap_or(libc::SIGTERM)
 }
 
 /// Builds the runtime configuration of one container instance.
@@ -267,15 +372,26 @@ pub fn container_config(inputs: &ConfigInputs<'_>) -> Result<ContainerConfig, Co
     let container = inputs.container;
     let name = container.name.to_string();
     let env = environment(inputs)?;
-    let env_map: BTreeMap<String, String> = env.iter().filter_map(|e| e.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let args: Vec<String> = arguments(container, inputs.image).iter().map(|a| expand(a, &env_map)).collect();
+    let env_map: BTreeMap<String, String> = env
+        .iter()
+        .filter_map(|e| e.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let args: Vec<String> = arguments(container, inputs.image)
+        .iter()
+        .map(|a| expand(a, &env_map))
+        .collect();
     if args.is_empty() {
         return Err(ConfigError::NoCommand { container: name });
     }
     let (uid, gid) = user(inputs)?;
     let context = container.security_context.clone().unwrap_or_default();
     let pod_context = inputs.pod.spec.security_context.clone().unwrap_or_default();
-    let mut additional_gids: Vec<u32> = pod_context.supplemental_groups.iter().map(|g| *g as u32).collect();
+    let mut additional_gids: Vec<u32> = pod_context
+        .supplemental_groups
+        .iter()
+        .map(|g| *g as u32)
+        .collect();
     if let Some(fs_group) = pod_context.fs_group {
         additional_gids.push(fs_group as u32);
     }
@@ -286,8 +402,14 @@ pub fn container_config(inputs: &ConfigInputs<'_>) -> Result<ContainerConfig, Co
         (naming::LABEL_POD.to_string(), naming::pod_key(inputs.pod)),
         (naming::LABEL_CONTAINER.to_string(), name.clone()),
         (naming::LABEL_INIT.to_string(), inputs.init.to_string()),
-        (naming::LABEL_RESTART.to_string(), inputs.restart_count.to_string()),
-        (naming::LABEL_STOP_SIGNAL.to_string(), stop_signal(inputs.image).to_string()),
+        (
+            naming::LABEL_RESTART.to_string(),
+            inputs.restart_count.to_string(),
+        ),
+        (
+            naming::LABEL_STOP_SIGNAL.to_string(),
+            stop_signal(inputs.image).to_string(),
+        ),
     ]);
     Ok(ContainerConfig {
         id: naming::container_id(uid_label, &name, inputs.restart_count),
@@ -299,7 +421,14 @@ pub fn container_config(inputs: &ConfigInputs<'_>) -> Result<ContainerConfig, Co
             cwd: container
                 .working_dir
                 .clone()
-                .or_else(|| inputs.image.config.working_dir.clone().filter(|d| !d.is_empty()))
+                .or_else(|| {
+                    inputs
+                        .image
+                        .config
+                        .working_dir
+                        .clone()
+                        .filter(|d| !d.is_empty())
+                })
                 .unwrap_or_else(|| "/".to_string()),
             uid,
             gid,
@@ -343,10 +472,16 @@ mod tests {
     #[test]
     fn command_and_args_combine_with_the_image_as_kubernetes_does() {
         let img = image(&["/entry"], &["--default"]);
-        assert_eq!(arguments(&container(&[], &[]), &img), ["/entry", "--default"]);
+        assert_eq!(
+            arguments(&container(&[], &[]), &img),
+            ["/entry", "--default"]
+        );
         assert_eq!(arguments(&container(&[], &["x"]), &img), ["/entry", "x"]);
         assert_eq!(arguments(&container(&["/cmd"], &[]), &img), ["/cmd"]);
-        assert_eq!(arguments(&container(&["/cmd"], &["y"]), &img), ["/cmd", "y"]);
+        assert_eq!(
+            arguments(&container(&["/cmd"], &["y"]), &img),
+            ["/cmd", "y"]
+        );
     }
 
     #[test]
@@ -377,7 +512,13 @@ mod tests {
 
     #[test]
     fn image_users_are_found_in_the_image_passwd() {
-        assert_eq!(lookup("root:x:0:0::/:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n", "nobody"), Some((65534, 65534)));
+        assert_eq!(
+            lookup(
+                "root:x:0:0::/:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n",
+                "nobody"
+            ),
+            Some((65534, 65534))
+        );
         assert_eq!(lookup("root:x:0:0::/:/bin/sh\n", "www"), None);
     }
 }

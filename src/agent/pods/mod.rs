@@ -86,9 +86,13 @@ fn observed(record: &ContainerRecord) -> Option<Observed> {
         name: label(naming::LABEL_CONTAINER)?,
         init: label(naming::LABEL_INIT).as_deref() == Some("true"),
         id: record.id.clone(),
-        restart_count: label(naming::LABEL_RESTART).and_then(|r| r.parse().ok()).unwrap_or(0),
+        restart_count: label(naming::LABEL_RESTART)
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(0),
         started_at_ms: record.started_at_ms,
-        stop_signal: label(naming::LABEL_STOP_SIGNAL).and_then(|s| s.parse().ok()).unwrap_or(libc::SIGTERM),
+        stop_signal: label(naming::LABEL_STOP_SIGNAL)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(libc::SIGTERM),
         exit: record.exit,
     })
 }
@@ -104,10 +108,18 @@ impl<R: ContainerRuntime + Clone> PodManager<R> {
         }
         for record in ctx.runtime.list_containers().await {
             if let Some(uid) = record.labels.get(naming::LABEL_POD_UID) {
-                inventory.containers.entry(uid.clone()).or_default().push(record);
+                inventory
+                    .containers
+                    .entry(uid.clone())
+                    .or_default()
+                    .push(record);
             }
         }
-        PodManager { ctx: Arc::new(ctx), workers: Mutex::new(HashMap::new()), inventory: Mutex::new(Some(inventory)) }
+        PodManager {
+            ctx: Arc::new(ctx),
+            workers: Mutex::new(HashMap::new()),
+            inventory: Mutex::new(Some(inventory)),
+        }
     }
 
     /// Pod views, updated by the workers.
@@ -147,12 +159,23 @@ impl<R: ContainerRuntime + Clone> PodManager<R> {
             let adopted = match inventory.as_mut() {
                 Some(inventory) => (
                     inventory.sandboxes.remove(&uid),
-                    inventory.containers.remove(&uid).unwrap_or_default().iter().filter_map(observed).collect(),
+                    inventory
+                        .containers
+                        .remove(&uid)
+                        .unwrap_or_default()
+                        .iter()
+                        .filter_map(observed)
+                        .collect(),
                 ),
                 None => (None, Vec::new()),
             };
             let (inbox, messages) = mpsc::channel(WORKER_INBOX_MAX);
-            let task = tokio::spawn(worker::run(self.ctx.clone(), Arc::new(pod), adopted, messages));
+            let task = tokio::spawn(worker::run(
+                self.ctx.clone(),
+                Arc::new(pod),
+                adopted,
+                messages,
+            ));
             workers.insert(uid, WorkerHandle { inbox, task });
         }
         if let Some(orphans) = inventory {
@@ -175,7 +198,11 @@ impl<R: ContainerRuntime + Clone> PodManager<R> {
                     }
                 }
                 for record in &records {
-                    let _ = tokio::time::timeout(std::time::Duration::from_millis(ORPHAN_GRACE_MS), runtime.wait(&record.id)).await;
+                    let _ = tokio::time::timeout(
+                        std::time::Duration::from_millis(ORPHAN_GRACE_MS),
+                        runtime.wait(&record.id),
+                    )
+                    .await;
                     if let Err(e) = runtime.remove_container(&record.id).await {
                         tracing::warn!(container = %record.id, error = %e, "removing orphaned container");
                     }

@@ -32,7 +32,11 @@ pub fn container_id(uid: &str, name: &str, restart_count: u32) -> ContainerId {
 
 /// `namespace/name`.
 pub fn pod_key(pod: &api::Pod) -> String {
-    format!("{}/{}", pod.metadata.namespace_or_default(), pod.metadata.name)
+    format!(
+        "{}/{}",
+        pod.metadata.namespace_or_default(),
+        pod.metadata.name
+    )
 }
 
 pub fn sandbox_labels(pod: &api::Pod) -> BTreeMap<String, String> {
@@ -44,12 +48,19 @@ pub fn sandbox_labels(pod: &api::Pod) -> BTreeMap<String, String> {
 
 /// The directory of a pod's logs: `<logs>/<namespace>_<name>_<uid>/`, as the kubelet names it.
 pub fn pod_log_dir(logs_root: &Path, pod: &api::Pod) -> PathBuf {
-    logs_root.join(format!("{}_{}_{}", pod.metadata.namespace_or_default(), pod.metadata.name, pod.metadata.uid))
+    logs_root.join(format!(
+        "{}_{}_{}",
+        pod.metadata.namespace_or_default(),
+        pod.metadata.name,
+        pod.metadata.uid
+    ))
 }
 
 /// `<pod log dir>/<container>/<restart>.log`.
 pub fn log_path(logs_root: &Path, pod: &api::Pod, container: &str, restart_count: u32) -> PathBuf {
-    pod_log_dir(logs_root, pod).join(container).join(format!("{restart_count}.log"))
+    pod_log_dir(logs_root, pod)
+        .join(container)
+        .join(format!("{restart_count}.log"))
 }
 
 #[cfg(test)]
@@ -62,6 +73,9 @@ mod tests {
         let id = container_id("uid-1", &long, 12345);
         assert!(id.as_str().len() <= 64);
         assert!(id.as_str().ends_with("-12345"));
-        assert_eq!(container_id("uid-1", "web", 0).as_str(), format!("{}-web-0", sandbox_id("uid-1")));
+        assert_eq!(
+            container_id("uid-1", "web", 0).as_str(),
+            format!("{}-web-0", sandbox_id("uid-1"))
+        );
     }
 }

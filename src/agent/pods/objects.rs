@@ -24,7 +24,10 @@ fn key(meta: &api::ObjectMeta) -> (String, String) {
 
 impl ObjectSet {
     pub fn replace(&self, config_maps: Vec<api::ConfigMap>, secrets: Vec<api::Secret>) {
-        *self.config_maps.write().expect("objects lock") = config_maps.into_iter().map(|c| (key(&c.metadata), c)).collect();
+        *self.config_maps.write().expect("objects lock") = config_maps
+            .into_iter()
+            .map(|c| (key(&c.metadata), c))
+            .collect();
         *self.secrets.write().expect("objects lock") = secrets
             .into_iter()
             .map(|mut s| {
@@ -37,10 +40,18 @@ impl ObjectSet {
 
 impl ObjectSource for ObjectSet {
     fn config_map(&self, namespace: &str, name: &str) -> Option<api::ConfigMap> {
-        self.config_maps.read().expect("objects lock").get(&(namespace.to_string(), name.to_string())).cloned()
+        self.config_maps
+            .read()
+            .expect("objects lock")
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
     }
 
     fn secret(&self, namespace: &str, name: &str) -> Option<api::Secret> {
-        self.secrets.read().expect("objects lock").get(&(namespace.to_string(), name.to_string())).cloned()
+        self.secrets
+            .read()
+            .expect("objects lock")
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
     }
 }

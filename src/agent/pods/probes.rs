@@ -22,11 +22,17 @@ pub struct ProbeOutcome {
 
 impl ProbeOutcome {
     fn ok() -> ProbeOutcome {
-        ProbeOutcome { success: true, message: None }
+        ProbeOutcome {
+            success: true,
+            message: None,
+        }
     }
 
     fn failed(message: impl Into<String>) -> ProbeOutcome {
-        ProbeOutcome { success: false, message: Some(message.into()) }
+        ProbeOutcome {
+            success: false,
+            message: Some(message.into()),
+        }
     }
 }
 
@@ -36,14 +42,21 @@ pub fn resolve_port(port: &api::IntOrString, container: &api::Container) -> Opti
         api::IntOrString::Int(n) => u16::try_from(*n).ok(),
         api::IntOrString::String(name) => match name.parse::<u16>() {
             Ok(n) => Some(n),
-            Err(_) => container.ports.iter().find(|p| p.name.as_deref() == Some(name.as_str())).and_then(|p| u16::try_from(p.container_port).ok()),
+            Err(_) => container
+                .ports
+                .iter()
+                .find(|p| p.name.as_deref() == Some(name.as_str()))
+                .and_then(|p| u16::try_from(p.container_port).ok()),
         },
     }
 }
 
 /// Runs `f` on a thread that first joins the network namespace at `netns` (the host's if
 /// `None`), with the whole probe bounded by the caller's timeout.
-async fn in_netns<T: Send + 'static>(netns: Option<PathBuf>, f: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
+async fn in_netns<T: Send + 'static>(
+    netns: Option<PathBuf>,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("probe".into())
@@ -58,7 +71,9 @@ async fn in_netns<T: Send + 'static>(netns: Option<PathBuf>, f: impl FnOnce() ->
                 };
                 // Only this thread moves: setns applies to the calling thread, which exits
                 // right after the probe.
-                if let Err(e) = nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET) {
+                if let Err(e) =
+                    nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
+                {
                     let _ = tx.send(Err(format!("joining the pod network: {e}")));
                     return;
                 }
@@ -66,13 +81,24 @@ async fn in_netns<T: Send + 'static>(netns: Option<PathBuf>, f: impl FnOnce() ->
             let _ = tx.send(Ok(f()));
         })
         .map_err(|e| format!("starting a probe thread: {e}"))?;
-    rx.await.map_err(|_| "probe thread ended without a result".to_string())?
+    rx.await
+        .map_err(|_| "probe thread ended without a result".to_string())?
 }
 
-fn http_get(address: SocketAddr, host_header: String, path: String, headers: Vec<(String, String)>, timeout: Duration) -> ProbeOutcome {
+fn http_get(
+    address: SocketAddr,
+    host_header: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    timeout: Duration,
+) -> ProbeOutcome {
     let mut stream = match TcpStream::connect_timeout(&address, timeout) {
         Ok(stream) => stream,
-        Err(e) => return ProbeOutcome::failed(format!("Get \"http://{address}{path}\": dial tcp {address}: {e}")),
+        Err(e) => {
+            return ProbeOutcome::failed(format!(
+                "Get \"http://{address}{path}\": dial tcp {address}: {e}"
+            ))
+        }
     };
     let _ = stream.set_read_timeout(Some(timeout));
     let _ = stream.set_write_timeout(Some(timeout));
@@ -99,7 +125,9 @@ fn http_get(address: SocketAddr, host_header: String, path: String, headers: Vec
         // Kubernetes: 200 ≤ status < 400 succeeds.
         Some(code) if (200..400).contains(&code) => ProbeOutcome::ok(),
         Some(code) => ProbeOutcome::failed(format!("HTTP probe failed with statuscode: {code}")),
-        None => ProbeOutcome::failed(format!("Get \"http://{address}{path}\": malformed HTTP response")),
+        None => ProbeOutcome::failed(format!(
+            "Get \"http://{address}{path}\": malformed HTTP response"
+        )),
     }
 }
 
@@ -112,12 +140,21 @@ pub struct ProbeTarget<'a> {
 }
 
 /// Runs one probe with its timeout.
-pub async fn run<R: ContainerRuntime>(runtime: &R, probe: &api::Probe, target: ProbeTarget<'_>, timeout_ms: u64) -> ProbeOutcome {
+pub async fn run<R: ContainerRuntime>(
+    runtime: &R,
+    probe: &api::Probe,
+    target: ProbeTarget<'_>,
+    timeout_ms: u64,
+) -> ProbeOutcome {
     let timeout = Duration::from_millis(timeout_ms);
     let host = |host: &Option<String>| -> Result<IpAddr, String> {
         match host.as_deref().filter(|h| !h.is_empty()) {
-            Some(h) => h.parse().map_err(|_| format!("probe host {h:?} is not an IP address")),
-            None => target.pod_ip.ok_or_else(|| "the pod has no IP yet".to_string()),
+            Some(h) => h
+                .parse()
+                .map_err(|_| format!("probe host {h:?} is not an IP address")),
+            None => target
+                .pod_ip
+                .ok_or_else(|| "the pod has no IP yet".to_string()),
         }
     };
     if let Some(exec) = &probe.exec {
@@ -127,9 +164,15 @@ pub async fn run<R: ContainerRuntime>(runtime: &R, probe: &api::Probe, target: P
                 Some(status) => {
                     let output = String::from_utf8_lossy(&result.output).trim().to_string();
                     let code = status.code().unwrap_or(-1);
-                    ProbeOutcome::failed(if output.is_empty() { format!("command exited with {code}") } else { output })
+                    ProbeOutcome::failed(if output.is_empty() {
+                        format!("command exited with {code}")
+                    } else {
+                        output
+                    })
                 }
-                None => ProbeOutcome::failed(format!("command timed out after {}s", timeout_ms / 1000)),
+                None => {
+                    ProbeOutcome::failed(format!("command timed out after {}s", timeout_ms / 1000))
+                }
             },
             Err(e) => ProbeOutcome::failed(e.to_string()),
         };
@@ -146,13 +189,36 @@ pub async fn run<R: ContainerRuntime>(runtime: &R, probe: &api::Probe, target: P
         if http.scheme == Some(api::UriScheme::Https) {
             return ProbeOutcome::failed("HTTPS probes are not supported by Flotilla yet");
         }
-        let path = http.path.clone().filter(|p| !p.is_empty()).unwrap_or_else(|| "/".to_string());
-        let path = if path.starts_with('/') { path } else { format!("/{path}") };
-        let headers: Vec<(String, String)> = http.http_headers.iter().map(|h| (h.name.clone(), h.value.clone())).collect();
-        let host_header = headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("host")).map(|(_, v)| v.clone()).unwrap_or_else(|| format!("{ip}:{port}"));
-        let headers: Vec<(String, String)> = headers.into_iter().filter(|(n, _)| !n.eq_ignore_ascii_case("host")).collect();
+        let path = http
+            .path
+            .clone()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "/".to_string());
+        let path = if path.starts_with('/') {
+            path
+        } else {
+            format!("/{path}")
+        };
+        let headers: Vec<(String, String)> = http
+            .http_headers
+            .iter()
+            .map(|h| (h.name.clone(), h.value.clone()))
+            .collect();
+        let host_header = headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| format!("{ip}:{port}"));
+        let headers: Vec<(String, String)> = headers
+            .into_iter()
+            .filter(|(n, _)| !n.eq_ignore_ascii_case("host"))
+            .collect();
         let address = SocketAddr::new(ip, port);
-        return in_netns(netns, move || http_get(address, host_header, path, headers, timeout)).await.unwrap_or_else(ProbeOutcome::failed);
+        return in_netns(netns, move || {
+            http_get(address, host_header, path, headers, timeout)
+        })
+        .await
+        .unwrap_or_else(ProbeOutcome::failed);
     }
     if let Some(tcp) = &probe.tcp_socket {
         let Some(port) = resolve_port(&tcp.port, target.container) else {
@@ -163,9 +229,11 @@ pub async fn run<R: ContainerRuntime>(runtime: &R, probe: &api::Probe, target: P
             Err(e) => return ProbeOutcome::failed(e),
         };
         let address = SocketAddr::new(ip, port);
-        return in_netns(netns, move || match TcpStream::connect_timeout(&address, timeout) {
-            Ok(_) => ProbeOutcome::ok(),
-            Err(e) => ProbeOutcome::failed(format!("dial tcp {address}: {e}")),
+        return in_netns(netns, move || {
+            match TcpStream::connect_timeout(&address, timeout) {
+                Ok(_) => ProbeOutcome::ok(),
+                Err(e) => ProbeOutcome::failed(format!("dial tcp {address}: {e}")),
+            }
         })
         .await
         .unwrap_or_else(ProbeOutcome::failed);

@@ -16,7 +16,9 @@ use super::volumes::{self, PodVolumes};
 use super::{PodView, WorkerContext};
 use crate::agent::image::service::ReadyImage;
 use crate::agent::reconcile::{Observed, PodAction, PodInput, PodMachine, ProbeKind, Started};
-use crate::agent::runtime::{now_ms, ContainerId, ContainerRuntime, PortMapping, Protocol, SandboxConfig, SandboxStatus};
+use crate::agent::runtime::{
+    now_ms, ContainerId, ContainerRuntime, PortMapping, Protocol, SandboxConfig, SandboxStatus,
+};
 use crate::api;
 
 /// Results waiting for the worker at once; tasks wait for room beyond that.
@@ -39,13 +41,24 @@ pub fn sandbox_config(pod: &api::Pod) -> SandboxConfig {
     let mut port_mappings = Vec::new();
     for container in &pod.spec.containers {
         for port in &container.ports {
-            let (Some(host_port), Ok(container_port)) = (port.host_port.filter(|p| *p > 0), u16::try_from(port.container_port)) else { continue };
-            let Ok(host_port) = u16::try_from(host_port) else { continue };
+            let (Some(host_port), Ok(container_port)) = (
+                port.host_port.filter(|p| *p > 0),
+                u16::try_from(port.container_port),
+            ) else {
+                continue;
+            };
+            let Ok(host_port) = u16::try_from(host_port) else {
+                continue;
+            };
             let protocol = match port.protocol.unwrap_or_default() {
                 api::Protocol::Udp => Protocol::Udp,
                 _ => Protocol::Tcp,
             };
-            port_mappings.push(PortMapping { protocol, host_port, container_port });
+            port_mappings.push(PortMapping {
+                protocol,
+                host_port,
+                container_port,
+            });
         }
     }
     SandboxConfig {
@@ -69,12 +82,18 @@ pub async fn run<R: ContainerRuntime + Clone>(
     let pod_dir = ctx.pods_dir.join(&uid);
     let mut machine = PodMachine::new(pod.clone());
     let (results_tx, mut results) = mpsc::channel::<PodInput>(RESULTS_QUEUE_MAX);
-    let shared = Arc::new(Shared { images: Mutex::new(HashMap::new()), volumes: Mutex::new(None) });
+    let shared = Arc::new(Shared {
+        images: Mutex::new(HashMap::new()),
+        volumes: Mutex::new(None),
+    });
     // Adopted containers that still run: watch their exits like ours.
     for observed in adopted.1.iter().filter(|o| o.exit.is_none()) {
         spawn_exit_watch(&ctx, observed.id.clone(), results_tx.clone());
     }
-    let mut input = PodInput::Adopt { sandbox: adopted.0, containers: adopted.1 };
+    let mut input = PodInput::Adopt {
+        sandbox: adopted.0,
+        containers: adopted.1,
+    };
     let mut deleting = false;
     loop {
         let actions = machine.step(input, now_ms());
@@ -84,7 +103,9 @@ pub async fn run<R: ContainerRuntime + Clone>(
         if machine.is_finished() {
             break;
         }
-        let sleep = machine.next_wake_ms().map(|at| Duration::from_millis(at.saturating_sub(now_ms()).max(1)));
+        let sleep = machine
+            .next_wake_ms()
+            .map(|at| Duration::from_millis(at.saturating_sub(now_ms()).max(1)));
         input = tokio::select! {
             message = messages.recv(), if !deleting => {
                 // A closed channel means the manager is gone: stop the pod as if deleted.
@@ -116,7 +137,11 @@ async fn sleep_or_forever(duration: Option<Duration>) {
     }
 }
 
-fn spawn_exit_watch<R: ContainerRuntime + Clone>(ctx: &Arc<WorkerContext<R>>, id: ContainerId, results: mpsc::Sender<PodInput>) {
+fn spawn_exit_watch<R: ContainerRuntime + Clone>(
+    ctx: &Arc<WorkerContext<R>>,
+    id: ContainerId,
+    results: mpsc::Sender<PodInput>,
+) {
     let runtime = ctx.runtime.clone();
     tokio::spawn(async move {
         if let Ok(exit) = runtime.wait(&id).await {
@@ -136,7 +161,13 @@ fn publish<R: ContainerRuntime>(ctx: &WorkerContext<R>, machine: &PodMachine) {
         containers: machine
             .containers
             .iter()
-            .map(|c| (c.name().to_string(), c.init, c.last.as_ref().and_then(|t| t.message.clone())))
+            .map(|c| {
+                (
+                    c.name().to_string(),
+                    c.init,
+                    c.last.as_ref().and_then(|t| t.message.clone()),
+                )
+            })
             .collect(),
     });
     ctx.statuses.send_modify(|views| {
@@ -158,40 +189,82 @@ fn execute<R: ContainerRuntime + Clone>(
     let ctx_task = ctx.clone();
     match action {
         PodAction::StatusChanged => publish(ctx, machine),
-        PodAction::PullImage { container, image, policy } => {
+        PodAction::PullImage {
+            container,
+            image,
+            policy,
+        } => {
             let shared = shared.clone();
             tokio::spawn(async move {
                 let result = ctx_task.images.ensure(&image, policy).await;
                 let result = result.map(|ready| {
                     let id = ready.record.config.to_string();
-                    shared.images.lock().expect("images lock").insert(container.clone(), ready);
+                    shared
+                        .images
+                        .lock()
+                        .expect("images lock")
+                        .insert(container.clone(), ready);
                     id
                 });
-                let _ = results.send(PodInput::ImagePulled { container, result }).await;
+                let _ = results
+                    .send(PodInput::ImagePulled { container, result })
+                    .await;
             });
         }
         PodAction::CreateSandbox => {
             tokio::spawn(async move {
-                let result = ctx_task.runtime.create_sandbox(&sandbox_config(&pod)).await.map_err(|e| e.to_string());
+                let result = ctx_task
+                    .runtime
+                    .create_sandbox(&sandbox_config(&pod))
+                    .await
+                    .map_err(|e| e.to_string());
                 let _ = results.send(PodInput::SandboxCreated(result)).await;
             });
         }
-        PodAction::StartContainer { container, init, restart_count } => {
+        PodAction::StartContainer {
+            container,
+            init,
+            restart_count,
+        } => {
             let shared = shared.clone();
             let sandbox = machine.sandbox().cloned();
             let pod_dir = pod_dir.to_path_buf();
             tokio::spawn(async move {
-                let result = start_container(&ctx_task, &pod, &shared, sandbox, &pod_dir, &container, init, restart_count).await;
+                let result = start_container(
+                    &ctx_task,
+                    &pod,
+                    &shared,
+                    sandbox,
+                    &pod_dir,
+                    &container,
+                    init,
+                    restart_count,
+                )
+                .await;
                 if let Ok(started) = &result {
                     spawn_exit_watch(&ctx_task, started.id.clone(), results.clone());
                 }
-                let _ = results.send(PodInput::ContainerStarted { container, result }).await;
+                let _ = results
+                    .send(PodInput::ContainerStarted { container, result })
+                    .await;
             });
         }
-        PodAction::Probe { container, id, kind, timeout_ms } => {
+        PodAction::Probe {
+            container,
+            id,
+            kind,
+            timeout_ms,
+        } => {
             let sandbox = machine.sandbox().cloned();
             tokio::spawn(async move {
-                let Some(spec) = pod.spec.containers.iter().find(|c| c.name.as_str() == container) else { return };
+                let Some(spec) = pod
+                    .spec
+                    .containers
+                    .iter()
+                    .find(|c| c.name.as_str() == container)
+                else {
+                    return;
+                };
                 let probe = match kind {
                     ProbeKind::Startup => &spec.startup_probe,
                     ProbeKind::Liveness => &spec.liveness_probe,
@@ -201,14 +274,28 @@ fn execute<R: ContainerRuntime + Clone>(
                 let target = ProbeTarget {
                     container: spec,
                     id: &id,
-                    pod_ip: sandbox.as_ref().and_then(|s| s.ip).map(std::net::IpAddr::V4),
+                    pod_ip: sandbox
+                        .as_ref()
+                        .and_then(|s| s.ip)
+                        .map(std::net::IpAddr::V4),
                     netns: sandbox.as_ref().and_then(|s| s.net_ns.as_deref()),
                 };
                 let outcome = probes::run(&ctx_task.runtime, probe, target, timeout_ms).await;
-                let _ = results.send(PodInput::ProbeResult { id, kind, success: outcome.success, message: outcome.message }).await;
+                let _ = results
+                    .send(PodInput::ProbeResult {
+                        id,
+                        kind,
+                        success: outcome.success,
+                        message: outcome.message,
+                    })
+                    .await;
             });
         }
-        PodAction::PreStop { container, id, grace_ms } => {
+        PodAction::PreStop {
+            container,
+            id,
+            grace_ms,
+        } => {
             tokio::spawn(async move {
                 let handler = pod
                     .spec
@@ -220,7 +307,11 @@ fn execute<R: ContainerRuntime + Clone>(
                     .and_then(|l| l.pre_stop.clone());
                 if let Some(handler) = handler {
                     if let Some(exec) = &handler.exec {
-                        if let Err(e) = ctx_task.runtime.exec(&id, &exec.command, grace_ms.max(1000)).await {
+                        if let Err(e) = ctx_task
+                            .runtime
+                            .exec(&id, &exec.command, grace_ms.max(1000))
+                            .await
+                        {
                             tracing::warn!(container = %id, error = %e, "preStop hook failed");
                         }
                     } else if let Some(sleep) = &handler.sleep {
@@ -270,19 +361,35 @@ async fn start_container<R: ContainerRuntime + Clone>(
     restart_count: u32,
 ) -> Result<Started, String> {
     let sandbox = sandbox.ok_or("the pod has no sandbox")?;
-    let spec = if init { &pod.spec.init_containers } else { &pod.spec.containers };
-    let container = spec.iter().find(|c| c.name.as_str() == name).ok_or("unknown container")?;
-    let image = shared.images.lock().expect("images lock").get(name).cloned().ok_or("the image is not ready")?;
+    let spec = if init {
+        &pod.spec.init_containers
+    } else {
+        &pod.spec.containers
+    };
+    let container = spec
+        .iter()
+        .find(|c| c.name.as_str() == name)
+        .ok_or("unknown container")?;
+    let image = shared
+        .images
+        .lock()
+        .expect("images lock")
+        .get(name)
+        .cloned()
+        .ok_or("the image is not ready")?;
     let volumes = {
         let existing = shared.volumes.lock().expect("volumes lock").clone();
         match existing {
             Some(volumes) => volumes,
             None => {
-                let (pod_for_volumes, dir, objects) = (pod.clone(), pod_dir.to_path_buf(), ctx.objects.clone());
-                let prepared = tokio::task::spawn_blocking(move || volumes::prepare(&pod_for_volumes, &dir, objects.as_ref()))
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())?;
+                let (pod_for_volumes, dir, objects) =
+                    (pod.clone(), pod_dir.to_path_buf(), ctx.objects.clone());
+                let prepared = tokio::task::spawn_blocking(move || {
+                    volumes::prepare(&pod_for_volumes, &dir, objects.as_ref())
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
                 *shared.volumes.lock().expect("volumes lock") = Some(prepared.clone());
                 prepared
             }
@@ -304,8 +411,15 @@ async fn start_container<R: ContainerRuntime + Clone>(
         logs_root: &ctx.logs_dir,
     };
     let mut config = container_config::container_config(&inputs).map_err(|e| e.to_string())?;
-    config.labels.insert(naming::LABEL_IMAGE_ID.to_string(), image.record.config.to_string());
-    let started = ctx.runtime.start_container(&config).await.map_err(|e| e.to_string())?;
+    config.labels.insert(
+        naming::LABEL_IMAGE_ID.to_string(),
+        image.record.config.to_string(),
+    );
+    let started = ctx
+        .runtime
+        .start_container(&config)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(Started {
         id: started.id,
         pid: started.pid,

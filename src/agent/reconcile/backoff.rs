@@ -36,7 +36,11 @@ impl Backoff {
 
     /// Records a restart at `now_ms`.
     pub fn restarted(&mut self, now_ms: u64) {
-        self.delay_ms = if self.expired(now_ms) { INITIAL_MS } else { (self.delay_ms * 2).min(MAX_MS) };
+        self.delay_ms = if self.expired(now_ms) {
+            INITIAL_MS
+        } else {
+            (self.delay_ms * 2).min(MAX_MS)
+        };
         self.last_update_ms = now_ms;
     }
 }

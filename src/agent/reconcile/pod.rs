@@ -46,16 +46,37 @@ pub struct Started {
 #[derive(Debug, Clone)]
 pub enum PodInput {
     /// What the runtime already has for this pod; the first input of a worker.
-    Adopt { sandbox: Option<SandboxStatus>, containers: Vec<Observed> },
+    Adopt {
+        sandbox: Option<SandboxStatus>,
+        containers: Vec<Observed>,
+    },
     /// The pod left the desired set: stop it.
     Delete,
-    ImagePulled { container: String, result: Result<String, String> },
+    ImagePulled {
+        container: String,
+        result: Result<String, String>,
+    },
     SandboxCreated(Result<SandboxStatus, String>),
-    ContainerStarted { container: String, result: Result<Started, String> },
-    ContainerExited { id: ContainerId, exit: ContainerExit },
-    ContainerRemoved { id: ContainerId },
-    ProbeResult { id: ContainerId, kind: ProbeKind, success: bool, message: Option<String> },
-    PreStopDone { id: ContainerId },
+    ContainerStarted {
+        container: String,
+        result: Result<Started, String>,
+    },
+    ContainerExited {
+        id: ContainerId,
+        exit: ContainerExit,
+    },
+    ContainerRemoved {
+        id: ContainerId,
+    },
+    ProbeResult {
+        id: ContainerId,
+        kind: ProbeKind,
+        success: bool,
+        message: Option<String>,
+    },
+    PreStopDone {
+        id: ContainerId,
+    },
     SandboxRemoved,
     /// Time passed.
     Tick,
@@ -65,14 +86,39 @@ pub enum PodInput {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PodAction {
     /// Make the image of `container` available (the shell applies the pull policy).
-    PullImage { container: String, image: String, policy: Option<api::ImagePullPolicy> },
+    PullImage {
+        container: String,
+        image: String,
+        policy: Option<api::ImagePullPolicy>,
+    },
     CreateSandbox,
-    StartContainer { container: String, init: bool, restart_count: u32 },
-    Probe { container: String, id: ContainerId, kind: ProbeKind, timeout_ms: u64 },
-    PreStop { container: String, id: ContainerId, grace_ms: u64 },
-    Signal { container: String, id: ContainerId, signal: i32 },
-    RemoveContainer { id: ContainerId },
-    RemoveSandbox { id: SandboxId },
+    StartContainer {
+        container: String,
+        init: bool,
+        restart_count: u32,
+    },
+    Probe {
+        container: String,
+        id: ContainerId,
+        kind: ProbeKind,
+        timeout_ms: u64,
+    },
+    PreStop {
+        container: String,
+        id: ContainerId,
+        grace_ms: u64,
+    },
+    Signal {
+        container: String,
+        id: ContainerId,
+        signal: i32,
+    },
+    RemoveContainer {
+        id: ContainerId,
+    },
+    RemoveSandbox {
+        id: SandboxId,
+    },
     /// The pod's status changed: publish `status()`.
     StatusChanged,
 }
@@ -102,9 +148,16 @@ enum Instance {
     /// Not started yet (or its last instance was removed and is remembered in `last`).
     None,
     Starting,
-    Running { id: ContainerId, started_at_ms: u64, stop_signal: i32 },
+    Running {
+        id: ContainerId,
+        started_at_ms: u64,
+        stop_signal: i32,
+    },
     /// Exited; `removing` once its removal was asked for.
-    Exited { id: Option<ContainerId>, removing: bool },
+    Exited {
+        id: Option<ContainerId>,
+        removing: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,7 +265,11 @@ impl ContainerSlot {
             (ProbeKind::Readiness, &spec.readiness_probe),
         ] {
             if let (Some(probe), false) = (probe, self.init) {
-                self.probes.push(ProbeState::new(kind, ProbeTiming::of(probe, kind), started_at_ms));
+                self.probes.push(ProbeState::new(
+                    kind,
+                    ProbeTiming::of(probe, kind),
+                    started_at_ms,
+                ));
             }
         }
         self.started = spec.startup_probe.is_none() || self.init;
@@ -248,7 +305,12 @@ pub struct PodMachine {
     last_status: Option<api::PodStatus>,
 }
 
-fn terminated_from_exit(exit: &ContainerExit, started_at_ms: u64, id: &ContainerId, message: Option<String>) -> Terminated {
+fn terminated_from_exit(
+    exit: &ContainerExit,
+    started_at_ms: u64,
+    id: &ContainerId,
+    message: Option<String>,
+) -> Terminated {
     let (exit_code, signal, reason) = match exit.status {
         ExitStatus::Code(0) => (0, None, "Completed"),
         ExitStatus::Code(code) => (code, None, "Error"),
@@ -257,8 +319,10 @@ fn terminated_from_exit(exit: &ContainerExit, started_at_ms: u64, id: &Container
         ExitStatus::Unknown => (UNKNOWN_EXIT_CODE, None, "ContainerStatusUnknown"),
     };
     let message = message.or_else(|| {
-        (exit.status == ExitStatus::Unknown)
-            .then(|| "the container exited while the agent was not running; its exit code is unknown".to_string())
+        (exit.status == ExitStatus::Unknown).then(|| {
+            "the container exited while the agent was not running; its exit code is unknown"
+                .to_string()
+        })
     });
     Terminated {
         exit_code,
@@ -352,7 +416,10 @@ impl PodMachine {
 
     fn apply(&mut self, input: PodInput, now_ms: u64) {
         match input {
-            PodInput::Adopt { sandbox, containers } => self.adopt(sandbox, containers, now_ms),
+            PodInput::Adopt {
+                sandbox,
+                containers,
+            } => self.adopt(sandbox, containers, now_ms),
             PodInput::Delete => {
                 if self.deleting_since_ms.is_none() {
                     self.deleting_since_ms = Some(now_ms);
@@ -383,12 +450,17 @@ impl PodMachine {
                     }
                     Err(message) => {
                         self.sandbox_backoff.restarted(now_ms);
-                        Sandbox::Failed { message, retry_at_ms: now_ms + self.sandbox_backoff.current_delay_ms() }
+                        Sandbox::Failed {
+                            message,
+                            retry_at_ms: now_ms + self.sandbox_backoff.current_delay_ms(),
+                        }
                     }
                 };
             }
             PodInput::ContainerStarted { container, result } => {
-                let Some(slot) = self.slot_by_name(&container) else { return };
+                let Some(slot) = self.slot_by_name(&container) else {
+                    return;
+                };
                 match result {
                     Ok(started) => {
                         slot.image_id = started.image_id;
@@ -409,20 +481,30 @@ impl PodMachine {
                             finished_at_ms: now_ms,
                             container_id: None,
                         });
-                        slot.instance = Instance::Exited { id: None, removing: false };
+                        slot.instance = Instance::Exited {
+                            id: None,
+                            removing: false,
+                        };
                     }
                 }
             }
             PodInput::ContainerExited { id, exit } => {
-                let Some(slot) = self.slot_by_id(&id) else { return };
-                let Instance::Running { started_at_ms, .. } = slot.instance else { return };
+                let Some(slot) = self.slot_by_id(&id) else {
+                    return;
+                };
+                let Instance::Running { started_at_ms, .. } = slot.instance else {
+                    return;
+                };
                 let message = slot.stopping.as_ref().and_then(|s| s.message.clone());
                 let terminated = terminated_from_exit(&exit, started_at_ms, &id, message);
                 if slot.init && terminated.exit_code == 0 {
                     slot.completed = true;
                 }
                 slot.last = Some(terminated);
-                slot.instance = Instance::Exited { id: Some(id), removing: false };
+                slot.instance = Instance::Exited {
+                    id: Some(id),
+                    removing: false,
+                };
                 slot.stopping = None;
                 slot.ready = false;
                 for probe in &mut slot.probes {
@@ -430,11 +512,21 @@ impl PodMachine {
                 }
             }
             PodInput::ContainerRemoved { id } => {
-                if let Some(slot) = self.containers.iter_mut().find(|c| matches!(&c.instance, Instance::Exited { id: Some(i), .. } if *i == id)) {
-                    slot.instance = Instance::Exited { id: None, removing: false };
+                if let Some(slot) = self.containers.iter_mut().find(
+                    |c| matches!(&c.instance, Instance::Exited { id: Some(i), .. } if *i == id),
+                ) {
+                    slot.instance = Instance::Exited {
+                        id: None,
+                        removing: false,
+                    };
                 }
             }
-            PodInput::ProbeResult { id, kind, success, message } => self.probe_result(&id, kind, success, message, now_ms),
+            PodInput::ProbeResult {
+                id,
+                kind,
+                success,
+                message,
+            } => self.probe_result(&id, kind, success, message, now_ms),
             PodInput::PreStopDone { id } => {
                 if let Some(stopping) = self.slot_by_id(&id).and_then(|s| s.stopping.as_mut()) {
                     stopping.pre_stop = PreStop::Done;
@@ -457,16 +549,28 @@ impl PodMachine {
         }
         let any_app = observed.iter().any(|o| !o.init);
         for o in observed {
-            let Some(slot) = self.containers.iter_mut().find(|c| c.name() == o.name && c.init == o.init) else { continue };
+            let Some(slot) = self
+                .containers
+                .iter_mut()
+                .find(|c| c.name() == o.name && c.init == o.init)
+            else {
+                continue;
+            };
             // Several instances may exist (a crash between start and removal): keep the newest.
             if slot.any_id().is_some() && slot.restart_count > o.restart_count {
                 continue;
             }
             slot.restart_count = o.restart_count;
-            slot.image = ImageState::Ready { image_id: String::new() };
+            slot.image = ImageState::Ready {
+                image_id: String::new(),
+            };
             match o.exit {
                 None => {
-                    slot.instance = Instance::Running { id: o.id, started_at_ms: o.started_at_ms, stop_signal: o.stop_signal };
+                    slot.instance = Instance::Running {
+                        id: o.id,
+                        started_at_ms: o.started_at_ms,
+                        stop_signal: o.stop_signal,
+                    };
                     // Probes start over from now: a re-adopted container is not restarted
                     // before it failed its probes again under this agent.
                     slot.arm_probes(now_ms);
@@ -483,7 +587,10 @@ impl PodMachine {
                         slot.completed = true;
                     }
                     slot.last = Some(terminated);
-                    slot.instance = Instance::Exited { id: Some(o.id), removing: false };
+                    slot.instance = Instance::Exited {
+                        id: Some(o.id),
+                        removing: false,
+                    };
                 }
             }
         }
@@ -495,32 +602,58 @@ impl PodMachine {
         }
     }
 
-    fn probe_result(&mut self, id: &ContainerId, kind: ProbeKind, success: bool, message: Option<String>, now_ms: u64) {
+    fn probe_result(
+        &mut self,
+        id: &ContainerId,
+        kind: ProbeKind,
+        success: bool,
+        message: Option<String>,
+        now_ms: u64,
+    ) {
         let grace = self.grace_ms();
-        let Some(slot) = self.slot_by_id(id) else { return };
+        let Some(slot) = self.slot_by_id(id) else {
+            return;
+        };
         if !slot.is_running() {
             return;
         }
-        let Some(probe) = slot.probes.iter_mut().find(|p| p.kind == kind) else { return };
+        let Some(probe) = slot.probes.iter_mut().find(|p| p.kind == kind) else {
+            return;
+        };
         let verdict = probe.record(success, message.clone(), now_ms);
         let probe_grace = probe.timing.termination_grace_ms;
         match (kind, verdict) {
             (ProbeKind::Startup, Verdict::Succeeded) => {
                 slot.started = true;
-                for other in slot.probes.iter_mut().filter(|p| p.kind != ProbeKind::Startup) {
+                for other in slot
+                    .probes
+                    .iter_mut()
+                    .filter(|p| p.kind != ProbeKind::Startup)
+                {
                     other.next_due_ms = other.next_due_ms.max(now_ms);
                 }
             }
             (ProbeKind::Readiness, Verdict::Succeeded) => slot.ready = true,
             (ProbeKind::Readiness, Verdict::Failed) => slot.ready = false,
-            (ProbeKind::Startup | ProbeKind::Liveness, Verdict::Failed) if slot.stopping.is_none() => {
+            (ProbeKind::Startup | ProbeKind::Liveness, Verdict::Failed)
+                if slot.stopping.is_none() =>
+            {
                 let detail = message.unwrap_or_default();
                 let grace_ms = probe_grace.unwrap_or(grace);
                 slot.stopping = Some(Stopping {
                     message: Some(format!("{} probe failed: {detail}", kind.name())),
                     deadline_ms: now_ms + grace_ms,
                     grace_ms,
-                    pre_stop: if slot.spec.lifecycle.as_ref().is_some_and(|l| l.pre_stop.is_some()) { PreStop::Pending } else { PreStop::NotNeeded },
+                    pre_stop: if slot
+                        .spec
+                        .lifecycle
+                        .as_ref()
+                        .is_some_and(|l| l.pre_stop.is_some())
+                    {
+                        PreStop::Pending
+                    } else {
+                        PreStop::NotNeeded
+                    },
                     signalled: false,
                     killed: false,
                 });
@@ -545,7 +678,10 @@ impl PodMachine {
     /// Whether an init container failed for good (restartPolicy Never): the pod failed.
     pub fn init_failed(&self) -> bool {
         self.restart_policy() == api::RestartPolicy::Never
-            && self.containers.iter().any(|c| c.init && matches!(c.instance, Instance::Exited { .. }) && !c.completed)
+            && self
+                .containers
+                .iter()
+                .any(|c| c.init && matches!(c.instance, Instance::Exited { .. }) && !c.completed)
     }
 
     fn reconcile_running(&mut self, now_ms: u64, actions: &mut Vec<PodAction>) {
@@ -589,7 +725,9 @@ impl PodMachine {
             }
         }
         for slot in &mut self.containers {
-            let (Some(id), None) = (slot.running_id().cloned(), &slot.stopping) else { continue };
+            let (Some(id), None) = (slot.running_id().cloned(), &slot.stopping) else {
+                continue;
+            };
             let started = slot.started;
             for probe in &mut slot.probes {
                 let gated = probe.kind != ProbeKind::Startup && !started;
@@ -626,7 +764,11 @@ impl PodMachine {
             slot.backoff.restarted(now_ms);
             slot.restart_count += 1;
             // The previous instance goes before its successor comes (names stay unique).
-            if let Instance::Exited { id: Some(id), removing: false } = &slot.instance {
+            if let Instance::Exited {
+                id: Some(id),
+                removing: false,
+            } = &slot.instance
+            {
                 actions.push(PodAction::RemoveContainer { id: id.clone() });
             }
         }
@@ -644,30 +786,50 @@ impl PodMachine {
         for slot in &mut self.containers {
             match &mut slot.instance {
                 Instance::Running { .. } => {
-                    let has_pre_stop = slot.spec.lifecycle.as_ref().is_some_and(|l| l.pre_stop.is_some());
+                    let has_pre_stop = slot
+                        .spec
+                        .lifecycle
+                        .as_ref()
+                        .is_some_and(|l| l.pre_stop.is_some());
                     let stopping = slot.stopping.get_or_insert(Stopping {
                         message: None,
                         deadline_ms: since + grace,
                         grace_ms: grace,
-                        pre_stop: if has_pre_stop { PreStop::Pending } else { PreStop::NotNeeded },
+                        pre_stop: if has_pre_stop {
+                            PreStop::Pending
+                        } else {
+                            PreStop::NotNeeded
+                        },
                         signalled: false,
                         killed: false,
                     });
                     // A probe kill in progress is shortened, never lengthened, by the deletion.
                     stopping.deadline_ms = stopping.deadline_ms.min(since + grace);
                 }
-                Instance::Exited { id: Some(id), removing } if !*removing => {
+                Instance::Exited {
+                    id: Some(id),
+                    removing,
+                } if !*removing => {
                     *removing = true;
                     actions.push(PodAction::RemoveContainer { id: id.clone() });
                 }
                 _ => {}
             }
         }
-        let settled = self.containers.iter().all(|c| matches!(c.instance, Instance::None | Instance::Exited { id: None, .. }));
+        let settled = self.containers.iter().all(|c| {
+            matches!(
+                c.instance,
+                Instance::None | Instance::Exited { id: None, .. }
+            )
+        });
         if !settled || matches!(self.sandbox, Sandbox::Creating | Sandbox::Removing) {
             return;
         }
-        if self.containers.iter().any(|c| c.image == ImageState::Pulling) {
+        if self
+            .containers
+            .iter()
+            .any(|c| c.image == ImageState::Pulling)
+        {
             // Nothing will use the image, but its pull must end before the worker does.
             return;
         }
@@ -685,22 +847,41 @@ impl PodMachine {
     /// Drives every stop in progress: preStop, then the stop signal, then SIGKILL at the deadline.
     fn reconcile_stopping(&mut self, now_ms: u64, actions: &mut Vec<PodAction>) {
         for slot in &mut self.containers {
-            let Instance::Running { id, stop_signal, .. } = &slot.instance else { continue };
+            let Instance::Running {
+                id, stop_signal, ..
+            } = &slot.instance
+            else {
+                continue;
+            };
             let name = slot.spec.name.to_string();
-            let Some(stopping) = &mut slot.stopping else { continue };
+            let Some(stopping) = &mut slot.stopping else {
+                continue;
+            };
             if stopping.pre_stop == PreStop::Pending {
                 stopping.pre_stop = PreStop::Running;
                 let grace_ms = stopping.deadline_ms.saturating_sub(now_ms);
-                actions.push(PodAction::PreStop { container: name.clone(), id: id.clone(), grace_ms });
+                actions.push(PodAction::PreStop {
+                    container: name.clone(),
+                    id: id.clone(),
+                    grace_ms,
+                });
             }
             let pre_stop_over = matches!(stopping.pre_stop, PreStop::NotNeeded | PreStop::Done);
             if !stopping.signalled && (pre_stop_over || now_ms >= stopping.deadline_ms) {
                 stopping.signalled = true;
-                actions.push(PodAction::Signal { container: name.clone(), id: id.clone(), signal: *stop_signal });
+                actions.push(PodAction::Signal {
+                    container: name.clone(),
+                    id: id.clone(),
+                    signal: *stop_signal,
+                });
             }
             if !stopping.killed && now_ms >= stopping.deadline_ms {
                 stopping.killed = true;
-                actions.push(PodAction::Signal { container: name, id: id.clone(), signal: libc::SIGKILL });
+                actions.push(PodAction::Signal {
+                    container: name,
+                    id: id.clone(),
+                    signal: libc::SIGKILL,
+                });
             }
         }
     }
@@ -738,7 +919,10 @@ impl PodMachine {
                 }
             }
             let waiting_turn = !slot.init && !inits_done;
-            if matches!(slot.instance, Instance::Exited { .. }) && !waiting_turn && self.should_restart(slot) {
+            if matches!(slot.instance, Instance::Exited { .. })
+                && !waiting_turn
+                && self.should_restart(slot)
+            {
                 let finished = slot.last.as_ref().map_or(0, |t| t.finished_at_ms);
                 at(slot.backoff.restart_at(finished));
             }
@@ -750,7 +934,9 @@ impl PodMachine {
     pub(super) fn backoff_of(&self, slot: &ContainerSlot, now_ms: u64) -> Option<u64> {
         let last = slot.last.as_ref()?;
         let due = slot.backoff.restart_at(last.finished_at_ms);
-        (matches!(slot.instance, Instance::Exited { .. }) && self.should_restart(slot) && due > now_ms)
+        (matches!(slot.instance, Instance::Exited { .. })
+            && self.should_restart(slot)
+            && due > now_ms)
             .then(|| slot.backoff.current_delay_ms())
     }
 
@@ -799,7 +985,11 @@ impl ContainerSlot {
         match &self.image {
             ImageState::Failed { message, .. } => {
                 // The first failure is an error; repeated ones are the back-off between tries.
-                let reason = if self.pull_backoff.current_delay_ms() > super::backoff::INITIAL_MS { "ImagePullBackOff" } else { "ErrImagePull" };
+                let reason = if self.pull_backoff.current_delay_ms() > super::backoff::INITIAL_MS {
+                    "ImagePullBackOff"
+                } else {
+                    "ErrImagePull"
+                };
                 Some((reason, message))
             }
             _ => None,
@@ -817,6 +1007,9 @@ impl ContainerSlot {
 impl PodMachine {
     /// Whether the pod's Ready condition holds.
     pub fn pod_is_ready(&self, now_ms: u64) -> bool {
-        api::condition_is_true(&super::status::pod_status(self, now_ms).conditions, api::pod::pod_condition::READY)
+        api::condition_is_true(
+            &super::status::pod_status(self, now_ms).conditions,
+            api::pod::pod_condition::READY,
+        )
     }
 }

@@ -45,7 +45,9 @@ impl ProbeTiming {
                 _ => 1,
             },
             failure_threshold: probe.failure_threshold.unwrap_or(3).max(1) as u32,
-            termination_grace_ms: probe.termination_grace_period_seconds.map(|s| s.max(0) as u64 * 1000),
+            termination_grace_ms: probe
+                .termination_grace_period_seconds
+                .map(|s| s.max(0) as u64 * 1000),
         }
     }
 }
@@ -127,7 +129,10 @@ mod tests {
     #[test]
     fn defaults_are_kubernetes_defaults() {
         let timing = ProbeTiming::of(&api::Probe::default(), ProbeKind::Liveness);
-        assert_eq!((timing.initial_delay_ms, timing.period_ms, timing.timeout_ms), (0, 10_000, 1_000));
+        assert_eq!(
+            (timing.initial_delay_ms, timing.period_ms, timing.timeout_ms),
+            (0, 10_000, 1_000)
+        );
         assert_eq!((timing.success_threshold, timing.failure_threshold), (1, 3));
     }
 

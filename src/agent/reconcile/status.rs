@@ -1,8 +1,8 @@
 //! The pod status the machine's state implies, in Kubernetes' terms: phase (the kubelet's
 //! rules), conditions, and per-container state / lastState / ready / restartCount.
 use crate::api::{
-    self, pod::pod_condition, ConditionStatus, ContainerState, ContainerStateRunning, ContainerStateTerminated,
-    ContainerStateWaiting, PodCondition, PodPhase, Time,
+    self, pod::pod_condition, ConditionStatus, ContainerState, ContainerStateRunning,
+    ContainerStateTerminated, ContainerStateWaiting, PodCondition, PodPhase, Time,
 };
 
 use super::pod::{ContainerSlot, PodMachine, Terminated};
@@ -27,30 +27,59 @@ fn terminated_state(t: &Terminated) -> ContainerState {
 
 fn waiting(reason: &str, message: Option<String>) -> ContainerState {
     ContainerState {
-        waiting: Some(ContainerStateWaiting { reason: Some(reason.to_string()), message }),
+        waiting: Some(ContainerStateWaiting {
+            reason: Some(reason.to_string()),
+            message,
+        }),
         ..Default::default()
     }
 }
 
-fn container_status(machine: &PodMachine, slot: &ContainerSlot, inits_done: bool, now_ms: u64) -> api::ContainerStatus {
+fn container_status(
+    machine: &PodMachine,
+    slot: &ContainerSlot,
+    inits_done: bool,
+    now_ms: u64,
+) -> api::ContainerStatus {
     let pod_name = &machine.pod().metadata.name;
     let (state, last_state) = if let Some(since) = slot.running_since_ms() {
-        let state = ContainerState { running: Some(ContainerStateRunning { started_at: time(since) }), ..Default::default() };
+        let state = ContainerState {
+            running: Some(ContainerStateRunning {
+                started_at: time(since),
+            }),
+            ..Default::default()
+        };
         (state, slot.last.as_ref().map(terminated_state))
     } else if let Some(delay_ms) = machine.backoff_of(slot, now_ms) {
-        let message = format!("back-off {}s restarting failed container={} pod={pod_name}", delay_ms / 1000, slot.name());
-        (waiting("CrashLoopBackOff", Some(message)), slot.last.as_ref().map(terminated_state))
+        let message = format!(
+            "back-off {}s restarting failed container={} pod={pod_name}",
+            delay_ms / 1000,
+            slot.name()
+        );
+        (
+            waiting("CrashLoopBackOff", Some(message)),
+            slot.last.as_ref().map(terminated_state),
+        )
     } else if let (true, Some(last)) = (slot.has_exited(), &slot.last) {
         // Finished for good (or restarting right now): the termination is the current state.
         (terminated_state(last), None)
     } else if let Some((reason, message)) = slot.image_problem() {
-        (waiting(reason, Some(message.to_string())), slot.last.as_ref().map(terminated_state))
+        (
+            waiting(reason, Some(message.to_string())),
+            slot.last.as_ref().map(terminated_state),
+        )
     } else if let Some(error) = machine.sandbox_error() {
-        (waiting("ContainerCreating", Some(format!("pod sandbox: {error}"))), None)
+        (
+            waiting("ContainerCreating", Some(format!("pod sandbox: {error}"))),
+            None,
+        )
     } else if !slot.init && !inits_done {
         (waiting("PodInitializing", None), None)
     } else {
-        (waiting("ContainerCreating", None), slot.last.as_ref().map(terminated_state))
+        (
+            waiting("ContainerCreating", None),
+            slot.last.as_ref().map(terminated_state),
+        )
     };
     api::ContainerStatus {
         name: slot.name().to_string(),
@@ -71,14 +100,24 @@ pub fn phase(machine: &PodMachine) -> PodPhase {
     if machine.init_failed() {
         return PodPhase::Failed;
     }
-    let inits_done = machine.containers.iter().all(|c| !c.init || c.is_completed());
+    let inits_done = machine
+        .containers
+        .iter()
+        .all(|c| !c.init || c.is_completed());
     if !inits_done {
         return PodPhase::Pending;
     }
     let apps: Vec<&ContainerSlot> = machine.containers.iter().filter(|c| !c.init).collect();
     let waiting = apps.iter().filter(|c| c.never_ran()).count();
-    let running = apps.iter().filter(|c| c.running_since_ms().is_some()).count();
-    let exited: Vec<&Terminated> = apps.iter().filter(|c| !c.never_ran() && c.running_since_ms().is_none()).filter_map(|c| c.last.as_ref()).collect();
+    let running = apps
+        .iter()
+        .filter(|c| c.running_since_ms().is_some())
+        .count();
+    let exited: Vec<&Terminated> = apps
+        .iter()
+        .filter(|c| !c.never_ran() && c.running_since_ms().is_none())
+        .filter_map(|c| c.last.as_ref())
+        .collect();
     let failed = exited.iter().filter(|t| t.exit_code != 0).count();
     if waiting > 0 {
         return PodPhase::Pending;
@@ -96,14 +135,28 @@ pub fn phase(machine: &PodMachine) -> PodPhase {
 }
 
 fn condition(type_: &str, ok: bool) -> PodCondition {
-    PodCondition { type_: type_.to_string(), status: ConditionStatus::from_bool(ok), ..Default::default() }
+    PodCondition {
+        type_: type_.to_string(),
+        status: ConditionStatus::from_bool(ok),
+        ..Default::default()
+    }
 }
 
 /// The status to publish for the pod.
 pub fn pod_status(machine: &PodMachine, now_ms: u64) -> api::PodStatus {
-    let inits_done = machine.containers.iter().all(|c| !c.init || c.is_completed());
-    let apps_ready = machine.containers.iter().filter(|c| !c.init).all(ContainerSlot::is_ready);
-    let ip = machine.sandbox().and_then(|s| s.ip).map(|ip| ip.to_string());
+    let inits_done = machine
+        .containers
+        .iter()
+        .all(|c| !c.init || c.is_completed());
+    let apps_ready = machine
+        .containers
+        .iter()
+        .filter(|c| !c.init)
+        .all(ContainerSlot::is_ready);
+    let ip = machine
+        .sandbox()
+        .and_then(|s| s.ip)
+        .map(|ip| ip.to_string());
     let phase = phase(machine);
     let ready = apps_ready && phase == PodPhase::Running && !machine.is_deleting();
     api::PodStatus {
