@@ -344,6 +344,7 @@ fn main() {
             };
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
                 let _ = sync::run(
                     link,
                     pod_runtime,
