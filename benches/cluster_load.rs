@@ -37,7 +37,9 @@ const TOKEN_SECRET: &str = "0123456789abcdef";
 /// Joins in flight at once (each makes a key and two TLS connections).
 const JOINS_IN_FLIGHT_MAX: usize = 16;
 /// Time given to the agents to settle (first full status, assignments, pod statuses).
-const WARM_UP: Duration = Duration::from_secs(5);
+const WARM_UP: Duration = Duration::from_secs(10);
+/// Agents start spread over this time, as real nodes are never in phase.
+const START_SPREAD: Duration = Duration::from_secs(2);
 
 struct Args {
     agents: usize,
@@ -107,13 +109,13 @@ fn run_master() {
                 }));
             }
         }
-        let service = NodesService::start(
-            backend.clone(),
-            NodesConfig::default(),
-            Epoch(1),
-            Instant::now(),
-        )
-        .unwrap();
+        // The default 10.88.0.0/16 holds 256 nodes; the simulation may have more.
+        let config = NodesConfig {
+            cluster_cidr: "10.64.0.0/12".parse().unwrap(),
+            ..NodesConfig::default()
+        };
+        let service =
+            NodesService::start(backend.clone(), config, Epoch(1), Instant::now()).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let tls = backend
@@ -315,7 +317,9 @@ fn main() {
             identities.push(j.await.unwrap());
         }
         let joined_in = started.elapsed();
-        for (identity, dir) in identities {
+        let agents = identities.len().max(1) as u32;
+        for (i, (identity, dir)) in identities.into_iter().enumerate() {
+            let delay = START_SPREAD * i as u32 / agents;
             let link = Arc::new(Counting {
                 inner: HttpsLink::new(
                     address.clone(),
@@ -340,6 +344,7 @@ fn main() {
             };
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
                 let _ = sync::run(
                     link,
                     pod_runtime,
@@ -354,19 +359,21 @@ fn main() {
         joined_in
     });
 
-    runtime.block_on(tokio::time::sleep(WARM_UP));
+    runtime.block_on(async { tokio::time::sleep(WARM_UP).await });
     let mut stdin = master.stdin.take().unwrap();
     let (acked0, failed0) = (
         acked.load(Ordering::Relaxed),
         failed.load(Ordering::Relaxed),
     );
     let ticks0 = cpu_ticks(pid);
+    let own_ticks0 = cpu_ticks(std::process::id());
     let started = Instant::now();
     writeln!(stdin, "stats").unwrap();
     let writes0: u64 = lines.next().unwrap().unwrap()[6..].parse().unwrap();
-    runtime.block_on(tokio::time::sleep(Duration::from_secs(args.seconds)));
+    runtime.block_on(async { tokio::time::sleep(Duration::from_secs(args.seconds)).await });
     let elapsed = started.elapsed().as_secs_f64();
     let ticks = cpu_ticks(pid) - ticks0;
+    let own_ticks = cpu_ticks(std::process::id()) - own_ticks0;
     let (rss, hwm) = memory_kib(pid);
     writeln!(stdin, "stats").unwrap();
     let writes1: u64 = lines.next().unwrap().unwrap()[6..].parse().unwrap();
@@ -384,7 +391,7 @@ fn main() {
     )))
     .unwrap()
     .len();
-    let cpu_percent = ticks as f64 / clock_ticks_per_s() as f64 / elapsed * 100.0;
+    let percent = |ticks: u64| ticks as f64 / clock_ticks_per_s() as f64 / elapsed * 100.0;
     println!();
     println!(
         "cluster load: {} agents x {} pods, {:.0} s measured after {} s warm-up",
@@ -401,7 +408,7 @@ fn main() {
         (acked1 - acked0) as f64 / elapsed
     );
     println!("{:<24}{:>14}", "heartbeats failed", failed1 - failed0);
-    println!("{:<24}{:>14.1}", "master CPU (% core)", cpu_percent);
+    println!("{:<24}{:>14.1}", "master CPU (% core)", percent(ticks));
     println!("{:<24}{:>14.1}", "master RSS (MiB)", rss as f64 / 1024.0);
     println!(
         "{:<24}{:>14.1}",
@@ -410,5 +417,10 @@ fn main() {
     );
     println!("{:<24}{:>14}", "master writes (idle)", writes1 - writes0);
     println!("{:<24}{:>14}", "idle heartbeat (bytes)", idle);
+    println!(
+        "{:<24}{:>14.1}",
+        "generator CPU (% core)",
+        percent(own_ticks)
+    );
     runtime.shutdown_timeout(Duration::from_secs(1));
 }

@@ -125,6 +125,84 @@ fn condition(
     )
 }
 
+/// A `--node-label` or `--node-taint` that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeFlagError {
+    #[error("--node-label {text:?}: expected KEY=VALUE")]
+    LabelSyntax { text: String },
+    #[error("--node-taint {text:?}: expected KEY[=VALUE]:EFFECT with EFFECT NoSchedule, PreferNoSchedule or NoExecute")]
+    TaintSyntax { text: String },
+    #[error("{flag} {text:?}: invalid key: {reasons}")]
+    Key {
+        flag: &'static str,
+        text: String,
+        reasons: String,
+    },
+    #[error("{flag} {text:?}: invalid value: {reasons}")]
+    Value {
+        flag: &'static str,
+        text: String,
+        reasons: String,
+    },
+}
+
+fn check_key_value(
+    flag: &'static str,
+    text: &str,
+    key: &str,
+    value: &str,
+) -> Result<(), NodeFlagError> {
+    let key_errors = crate::api::names::qualified_name_errors(key);
+    if !key_errors.is_empty() {
+        return Err(NodeFlagError::Key {
+            flag,
+            text: text.to_string(),
+            reasons: key_errors.join("; "),
+        });
+    }
+    let value_errors = crate::api::names::label_value_errors(value);
+    if !value_errors.is_empty() {
+        return Err(NodeFlagError::Value {
+            flag,
+            text: text.to_string(),
+            reasons: value_errors.join("; "),
+        });
+    }
+    Ok(())
+}
+
+/// Parses `--node-label key=value`.
+pub fn parse_label(text: &str) -> Result<(String, String), NodeFlagError> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| NodeFlagError::LabelSyntax {
+            text: text.to_string(),
+        })?;
+    check_key_value("--node-label", text, key, value)?;
+    Ok((key.to_string(), value.to_string()))
+}
+
+/// Parses `--node-taint key[=value]:Effect`.
+pub fn parse_taint(text: &str) -> Result<Taint, NodeFlagError> {
+    let syntax = || NodeFlagError::TaintSyntax {
+        text: text.to_string(),
+    };
+    let (key_value, effect) = text.rsplit_once(':').ok_or_else(syntax)?;
+    let effect = match effect {
+        "NoSchedule" => crate::api::TaintEffect::NoSchedule,
+        "PreferNoSchedule" => crate::api::TaintEffect::PreferNoSchedule,
+        "NoExecute" => crate::api::TaintEffect::NoExecute,
+        _ => return Err(syntax()),
+    };
+    let (key, value) = key_value.split_once('=').unwrap_or((key_value, ""));
+    check_key_value("--node-taint", text, key, value)?;
+    Ok(Taint {
+        key: key.to_string(),
+        value: value.to_string(),
+        effect,
+    })
+}
+
 /// Reads the node's status now. `since_unix_s` stamps conditions (the sync keeps transition
 /// times stable by only sending conditions that changed).
 pub fn read_node_status(config: &NodeInfoConfig, since_unix_s: i64) -> NodeStatus {
@@ -280,6 +358,34 @@ mod tests {
         let mut second = read_node_status(&config(), 200);
         keep_transition_times(&first, &mut second);
         assert_eq!(first.conditions, second.conditions);
+    }
+
+    #[test]
+    fn node_labels_and_taints_parse_from_their_flags() {
+        assert_eq!(
+            parse_label("topology.kubernetes.io/zone=attic").unwrap(),
+            ("topology.kubernetes.io/zone".into(), "attic".into())
+        );
+        assert!(matches!(
+            parse_label("zone"),
+            Err(NodeFlagError::LabelSyntax { .. })
+        ));
+        assert!(matches!(
+            parse_label("bad key=x"),
+            Err(NodeFlagError::Key { .. })
+        ));
+        let t = parse_taint("dedicated=camera:NoSchedule").unwrap();
+        assert_eq!((t.key.as_str(), t.value.as_str()), ("dedicated", "camera"));
+        assert_eq!(t.effect, crate::api::TaintEffect::NoSchedule);
+        assert_eq!(parse_taint("gpu:NoExecute").unwrap().value, "");
+        assert!(matches!(
+            parse_taint("gpu=x:Never"),
+            Err(NodeFlagError::TaintSyntax { .. })
+        ));
+        assert!(matches!(
+            parse_taint("gpu=x"),
+            Err(NodeFlagError::TaintSyntax { .. })
+        ));
     }
 
     #[test]

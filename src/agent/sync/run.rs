@@ -37,6 +37,9 @@ pub struct SyncConfig {
     pub retry_max: Duration,
     /// Safety net: statuses are compared this often even without a change signal.
     pub status_check_interval: Duration,
+    /// How often the node's own status (memory, disk, addresses) is read again; heartbeats in
+    /// between reuse the last reading, so an idle heartbeat reads no file.
+    pub node_status_interval: Duration,
     /// Pause between renewal attempts that failed.
     pub renewal_retry: Duration,
 }
@@ -50,6 +53,7 @@ impl SyncConfig {
             retry_min: Duration::from_millis(250),
             retry_max: Duration::from_secs(5),
             status_check_interval: Duration::from_secs(5),
+            node_status_interval: Duration::from_secs(10),
             renewal_retry: Duration::from_secs(60),
         }
     }
@@ -181,15 +185,23 @@ pub async fn run<L: MasterLink, R: PodRuntime>(
 async fn heartbeat_loop<L: MasterLink, R: PodRuntime>(shared: Arc<Shared<L, R>>) {
     let mut interval = tokio::time::interval(shared.config.heartbeat_interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut read_at: Option<tokio::time::Instant> = None;
     loop {
         interval.tick().await;
-        let mut current = read_node_status(&shared.info, unix_now());
+        let due = read_at.is_none_or(|at| at.elapsed() >= shared.config.node_status_interval);
+        let fresh = due.then(|| {
+            read_at = Some(tokio::time::Instant::now());
+            read_node_status(&shared.info, unix_now())
+        });
         let outgoing = {
             let mut state = shared.state();
-            if let Some(previous) = &state.last_status {
-                keep_transition_times(previous, &mut current);
+            if let Some(mut current) = fresh {
+                if let Some(previous) = &state.last_status {
+                    keep_transition_times(previous, &mut current);
+                }
+                state.last_status = Some(current);
             }
-            state.last_status = Some(current.clone());
+            let current = state.last_status.clone().expect("read on the first tick");
             let epoch = state.fence.highest();
             state.heartbeat.next(&current, epoch)
         };
