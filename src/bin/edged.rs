@@ -14,7 +14,10 @@ struct Cli {
 enum Command {
     /// Run the control plane: API server and store
     Master(flotilla::master::MasterArgs),
-    /// Run pods on this node (`--standalone --manifests DIR` without a master)
+    /// Run a one-board cluster: a master and an agent in one process
+    Server(flotilla::agent::commands::server::Args),
+    /// Run pods on this node: join a master (`--master URL --join TOKEN`) or run the
+    /// manifests of a directory (`--standalone --manifests DIR`)
     Agent(flotilla::agent::commands::agent::Args),
     /// List this node's pods and containers
     Ps(flotilla::agent::commands::ps::Args),
@@ -50,13 +53,6 @@ async fn master(args: flotilla::master::MasterArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
-    if let Some(interval) = flotilla::systemd::watchdog_interval() {
-        tokio::spawn(flotilla::systemd::run_watchdog(
-            interval,
-            || true,
-            shutdown_signal(),
-        ));
-    }
     flotilla::master::run(config, listener, shutdown_signal()).await?;
     Ok(())
 }
@@ -88,8 +84,23 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        // The daemons' units set WatchdogSec: keep pinging while the runtime makes progress.
+        let daemon = matches!(
+            cli.command,
+            Command::Master(_) | Command::Agent(_) | Command::Server(_)
+        );
+        if let (true, Some(interval)) = (daemon, flotilla::systemd::watchdog_interval()) {
+            tokio::spawn(flotilla::systemd::run_watchdog(
+                interval,
+                || true,
+                shutdown_signal(),
+            ));
+        }
         match cli.command {
             Command::Master(args) => master(args).await,
+            Command::Server(args) => {
+                flotilla::agent::commands::server::run(args, shutdown_signal()).await
+            }
             Command::Agent(args) => {
                 flotilla::agent::commands::agent::run(args, shutdown_signal()).await
             }

@@ -42,6 +42,10 @@ pub enum MasterError {
     /// the TLS configuration could not be built
     #[error("TLS configuration: {0}")]
     Tls(#[source] crate::pki::PkiError),
+    #[error(transparent)]
+    Epoch(#[from] nodes::epoch::EpochError),
+    #[error(transparent)]
+    Nodes(#[from] nodes::NodesError),
 }
 
 /// Runs a master on `listener` until `shutdown` completes: loads or creates the data directory
@@ -54,18 +58,53 @@ pub async fn run(
 ) -> Result<(), MasterError> {
     let local = listener.local_addr().map_err(MasterError::Listener)?;
     let controllers_enabled = config.controllers;
+    let data_dir = config.data_dir.clone();
     let prepared = tokio::task::spawn_blocking(move || bootstrap::prepare(&config, local))
         .await
         .expect("bootstrap does not panic")?;
-    let mut tls = (*prepared.pki.server_config().map_err(MasterError::Tls)?).clone();
+    // Joining agents have no certificate yet: the TLS layer lets them in without one, and the
+    // routes refuse every request without a role except fetching the CA and joining.
+    let mut tls = (*prepared
+        .pki
+        .server_config_with(crate::pki::ClientAuth::Optional)
+        .map_err(MasterError::Tls)?)
+    .clone();
     tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let (stop, stopping) = watch::channel(false);
+    let pki = Arc::new(prepared.pki);
+    let store = prepared.store;
+    let nodes = if controllers_enabled {
+        let epoch = nodes::bump_epoch(&data_dir)?;
+        let revision = store.revision();
+        let backend = nodes::StoreBackend {
+            store: store.clone(),
+            pki: pki.clone(),
+        };
+        let service = nodes::NodesService::start(
+            backend,
+            nodes::NodesConfig::default(),
+            epoch,
+            std::time::Instant::now(),
+        )?;
+        tokio::spawn(service.clone().run(stopping.clone()));
+        tokio::spawn(nodes::follow::follow(
+            service.clone(),
+            store.clone(),
+            revision,
+            stopping.clone(),
+        ));
+        tracing::info!(epoch = epoch.0, "node service started");
+        Some(service)
+    } else {
+        None
+    };
     let state = Arc::new(rest::ApiState {
-        store: prepared.store,
+        store,
         metrics: metrics::Metrics::new(),
         shutdown: stopping,
         watch_permits: Arc::new(Semaphore::new(rest::WATCHES_MAX)),
-        ca_pin: prepared.pki.ca_pin(),
+        ca_pin: pki.ca_pin(),
+        nodes,
     });
     let brain = controllers_enabled
         .then(|| controllers::spawn(state.store.clone(), state.shutdown.clone()));

@@ -13,7 +13,13 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
-use super::rest::{self, ApiState};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+
+use super::nodes::http;
+use super::rest::{self, ApiState, ResponseBody};
 use crate::pki;
 
 /// Connections served at once; more are closed at accept.
@@ -71,20 +77,22 @@ pub async fn serve(
                     return;
                 }
             };
+            // No certificate: only the anonymous agent routes (CA, join) answer. A certificate
+            // from the cluster CA without a role is refused outright.
             let role = match tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
                 Some(cert) => match pki::role_of(cert) {
-                    Ok(role) => role,
+                    Ok(role) => Some(role),
                     Err(error) => {
                         tracing::debug!(%peer, %error, "client certificate carries no role");
                         return;
                     }
                 },
-                None => return,
+                None => None,
             };
             let service = service_fn(move |request| {
                 let state = state.clone();
                 let role = role.clone();
-                async move { Ok::<_, Infallible>(rest::handle(state, role, request).await) }
+                async move { Ok::<_, Infallible>(route(state, role, request).await) }
             });
             let mut builder = auto::Builder::new(TokioExecutor::new());
             builder
@@ -111,4 +119,47 @@ pub async fn serve(
     if tokio::time::timeout(SHUTDOWN_GRACE, drained).await.is_err() {
         tracing::warn!("connections still open after the shutdown grace period");
     }
+}
+
+/// Sends a request to the agent protocol or to the REST API, refusing anonymous requests
+/// anywhere but the agent protocol's CA and join routes.
+async fn route(
+    state: Arc<ApiState>,
+    role: Option<pki::Role>,
+    request: Request<Incoming>,
+) -> Response<ResponseBody> {
+    let path = request.uri().path();
+    if let Some(nodes) = &state.nodes {
+        if http::is_agent_route(path) {
+            if role.is_none() && !http::allows_anonymous(request.method(), path) {
+                return unauthorized();
+            }
+            return http::handle(nodes, request, role.as_ref())
+                .await
+                .map(|body| body.boxed());
+        }
+    }
+    match role {
+        Some(role) => rest::handle(state, role, request).await,
+        None => unauthorized(),
+    }
+}
+
+fn unauthorized() -> Response<ResponseBody> {
+    let status = serde_json::json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "message": "a client certificate from the cluster CA is required",
+        "reason": "Unauthorized",
+        "code": 401,
+    });
+    let body = Full::new(Bytes::from(status.to_string()));
+    let mut response = Response::new(body.boxed());
+    *response.status_mut() = StatusCode::UNAUTHORIZED;
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    response
 }

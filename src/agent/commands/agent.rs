@@ -1,5 +1,6 @@
-//! `edged agent`: runs pods on this node. `--standalone --manifests DIR` runs the pods of a
-//! directory without any master (like the kubelet's static pods).
+//! `edged agent`: runs pods on this node. `--master URL --join TOKEN` joins a cluster (the
+//! identity is kept, so later starts need neither); `--standalone --manifests DIR` runs the
+//! pods of a directory without any master (like the kubelet's static pods).
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -7,9 +8,22 @@ use anyhow::Context as _;
 use crate::agent::daemon::{self, AgentConfig};
 use crate::agent::logs::LogLimits;
 use crate::agent::network::NetworkConfig;
+use crate::agent::sync::cluster::{run_cluster_agent, ClusterArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The master to join or follow, `https://HOST[:7443]` (remembered after the first join).
+    #[arg(long, env = "FLOTILLA_URL", conflicts_with = "standalone")]
+    pub master: Option<String>,
+    /// Join token from `edgectl token create` (needed on the first start only).
+    #[arg(long, env = "FLOTILLA_TOKEN", hide_env_values = true, conflicts_with = "standalone")]
+    pub join: Option<String>,
+    /// A label of this node, KEY=VALUE (repeatable).
+    #[arg(long = "node-label", value_name = "KEY=VALUE")]
+    pub node_labels: Vec<String>,
+    /// A taint of this node, KEY[=VALUE]:NoSchedule|PreferNoSchedule|NoExecute (repeatable).
+    #[arg(long = "node-taint", value_name = "KEY[=VALUE]:EFFECT")]
+    pub node_taints: Vec<String>,
     /// Run without a master: the pods are the manifests in --manifests.
     #[arg(long)]
     pub standalone: bool,
@@ -93,13 +107,26 @@ pub async fn run(
     args: Args,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    if !args.standalone {
-        anyhow::bail!("edged agent runs with --standalone --manifests DIR; joining a master (--master, --join) is not available in this build");
-    }
     if !nix::unistd::geteuid().is_root() {
         anyhow::bail!("edged agent must run as root (it creates namespaces, cgroups and mounts)");
     }
     let config = args.config()?;
-    daemon::run_standalone(config, &args.manifests, shutdown).await?;
+    if args.standalone {
+        daemon::run_standalone(config, &args.manifests, shutdown).await?;
+        return Ok(());
+    }
+    run_cluster_agent(config, args.cluster_args(), shutdown).await?;
     Ok(())
+}
+
+impl Args {
+    /// The cluster flags, for [`run_cluster_agent`].
+    pub fn cluster_args(&self) -> ClusterArgs {
+        ClusterArgs {
+            master: self.master.clone().filter(|m| !m.is_empty()),
+            join: self.join.clone().filter(|t| !t.is_empty()),
+            node_labels: self.node_labels.clone(),
+            node_taints: self.node_taints.clone(),
+        }
+    }
 }

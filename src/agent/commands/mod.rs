@@ -6,3 +6,4 @@ pub mod image;
 pub mod logs;
 pub mod ps;
 pub mod runtime_helper;
+pub mod server;

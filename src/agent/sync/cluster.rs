@@ -161,6 +161,7 @@ pub async fn run_cluster_agent(
     let pods = AgentPods::start(agent.clone(), node);
     let (stop, stopped) = watch::channel(false);
     let sync = run(link, pods, identity, info, SyncConfig::new(dir), stopped);
+    crate::systemd::notify_ready("running pods, following the master");
     tokio::pin!(sync);
     let result = tokio::select! {
         result = &mut sync => result,

@@ -35,7 +35,10 @@ pub const POSTCARD: &str = "application/x-postcard";
 
 /// Whether the API server must hand this request to [`handle`].
 pub fn is_agent_route(path: &str) -> bool {
-    path.starts_with(PREFIX)
+    match path.strip_prefix(PREFIX) {
+        Some(rest) => rest == "ca" || rest == "join" || rest.starts_with("nodes/"),
+        None => false,
+    }
 }
 
 /// Whether this request may come without a client certificate: fetching the CA and joining

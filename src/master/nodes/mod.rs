@@ -9,6 +9,7 @@ pub mod assignments;
 pub mod backend;
 pub mod epoch;
 pub mod eviction;
+pub mod follow;
 pub mod http;
 pub mod join;
 pub mod lifecycle;

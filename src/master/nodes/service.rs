@@ -560,6 +560,16 @@ impl<B: NodeBackend> NodesService<B> {
         Ok(())
     }
 
+    /// Refreshes every known node from the store (after the store watch fell behind).
+    pub fn refresh_all(&self) {
+        let names: Vec<NodeName> = self.core().facts.keys().cloned().collect();
+        for name in names {
+            if let Err(e) = self.refresh(&name) {
+                tracing::warn!(node = %name, error = %e, "could not refresh a node's assignments");
+            }
+        }
+    }
+
     /// Follows the store: pods bound to a node, config maps and secrets they reference, and
     /// node deletions. Feed it every event of a store watch over all kinds.
     pub fn on_store_event(&self, event: &WatchEvent) {

@@ -27,7 +27,8 @@ pub fn check_bound(call: &Call<'_>, object: &Object) -> Result<(), ApiError> {
 
 pub async fn get(call: &Call<'_>) -> Result<Response<ResponseBody>, ApiError> {
     let key = key(call);
-    let object = call.state.store_op(move |store| store.get(&key)).await?;
+    let mut object = call.state.store_op(move |store| store.get(&key)).await?;
     check_bound(call, &object)?;
+    call.state.overlay(&mut object);
     Ok(document(StatusCode::OK, call.format, &object, &[]))
 }

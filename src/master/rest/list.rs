@@ -18,7 +18,8 @@ pub async fn list(
         .state
         .store_op(move |store| store.list(kind, namespace.as_deref()))
         .await?;
-    let items: Vec<_> = items.into_iter().filter(|o| filter.matches(o)).collect();
+    let mut items: Vec<_> = items.into_iter().filter(|o| filter.matches(o)).collect();
+    items.iter_mut().for_each(|o| call.state.overlay(o));
     let list = json!({
         "kind": format!("{}List", kind.name()),
         "apiVersion": kind.api_version(),

@@ -16,11 +16,12 @@ use super::codec::Format;
 use super::error::ApiError;
 use super::field_selector;
 use super::metrics::Metrics;
+use super::nodes::{NodesService, StoreBackend};
 use super::query::Query;
 use super::route::{self, ResourcePath, Route, Verb};
 use crate::api::FieldSelector;
 use crate::pki::Role;
-use crate::store::{Store, StoreError};
+use crate::store::{Object, Store, StoreError};
 
 pub mod apply;
 pub mod create;
@@ -56,9 +57,17 @@ pub struct ApiState {
     pub watch_permits: Arc<Semaphore>,
     /// Hex SHA-256 of the CA key, for join tokens.
     pub ca_pin: String,
+    /// The node service (absent with `--api-only`): live pod and node status shown in reads.
+    pub nodes: Option<Arc<NodesService<StoreBackend>>>,
 }
 
 impl ApiState {
+    /// Shows what only the node service knows (live pod status, last heartbeat) in an object
+    /// about to be sent.
+    pub fn overlay(&self, object: &mut Object) {
+        overlay(self.nodes.as_deref(), object);
+    }
+
     /// Runs a store operation on the blocking pool: redb commits wait for the disk.
     pub async fn store_op<T, F>(&self, op: F) -> Result<T, ApiError>
     where
@@ -70,6 +79,18 @@ impl ApiState {
             .await
             .expect("store operations do not panic")
             .map_err(ApiError::from)
+    }
+}
+
+/// [`ApiState::overlay`] for code that holds only the node service.
+pub fn overlay(nodes: Option<&NodesService<StoreBackend>>, object: &mut Object) {
+    let Some(nodes) = nodes else {
+        return;
+    };
+    match object.get("kind").and_then(|k| k.as_str()) {
+        Some("Pod") => nodes.overlay_pod(object),
+        Some("Node") => nodes.overlay_node(object),
+        _ => {}
     }
 }
 

@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ use super::{Call, ResponseBody};
 use crate::api::FieldSelector;
 use crate::master::codec::Format;
 use crate::master::error::ApiError;
+use crate::master::nodes::{NodesService, StoreBackend};
 use crate::master::object::meta_str;
 use crate::store::{EventType, Object, Watch};
 
@@ -100,6 +102,7 @@ pub async fn watch(
         format: call.format,
         matching: HashSet::new(),
         known: from.is_none(),
+        nodes: call.state.nodes.clone(),
     };
     let (tx, rx) = mpsc::channel(WATCH_BUFFER_EVENTS);
     let shutdown = call.state.shutdown.clone();
@@ -131,6 +134,8 @@ struct Stream {
     /// objects; false when it resumed from a resourceVersion, since what matched then is not
     /// known here (a change to such an object is sent as MODIFIED).
     known: bool,
+    /// Live pod and node status to show in the objects sent.
+    nodes: Option<Arc<NodesService<StoreBackend>>>,
 }
 
 fn identity(object: &Object) -> (String, String) {
@@ -184,9 +189,10 @@ impl Stream {
             }
         };
         tokio::pin!(deadline);
-        for object in current.iter().filter(|o| self.filter.matches(o)) {
-            self.matching.insert(identity(object));
-            let bytes = encode_event(self.format, "ADDED", object);
+        for mut object in current.into_iter().filter(|o| self.filter.matches(o)) {
+            self.matching.insert(identity(&object));
+            super::overlay(self.nodes.as_deref(), &mut object);
+            let bytes = encode_event(self.format, "ADDED", &object);
             if tx.send(bytes).await.is_err() {
                 return;
             }
@@ -200,8 +206,11 @@ impl Stream {
             };
             let bytes = match event {
                 None => return,
-                Some(Ok(event)) => match self.translate(event.event_type, &event.object) {
-                    Some(event_type) => encode_event(self.format, event_type, &event.object),
+                Some(Ok(mut event)) => match self.translate(event.event_type, &event.object) {
+                    Some(event_type) => {
+                        super::overlay(self.nodes.as_deref(), &mut event.object);
+                        encode_event(self.format, event_type, &event.object)
+                    }
                     None => continue,
                 },
                 Some(Err(error)) => {
@@ -235,6 +244,7 @@ mod tests {
             format: Format::Json,
             matching: HashSet::new(),
             known: true,
+            nodes: None,
         }
     }
 
