@@ -25,6 +25,10 @@ const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// The image every agent has: busybox-static under the name of the Kubernetes docs' example,
 /// whose default command is a web server on port 80 (what the real nginx image does).
 pub const IMAGE: &str = "nginx:1.14.2";
+/// The image's command: like nginx, it exits on SIGTERM. busybox httpd installs no handler,
+/// and the kernel drops unhandled signals to a namespace's init, so a shell stands in front
+/// of it (otherwise every stop would last the whole 30 s grace period).
+const IMAGE_CMD: &str = "trap 'kill $child; exit 0' TERM; httpd -f -p 80 -h /var/www & child=$!; wait";
 
 const EDGED: &str = env!("CARGO_BIN_EXE_edged");
 const EDGECTL: &str = env!("CARGO_BIN_EXE_edgectl");
@@ -68,13 +72,12 @@ pub fn image_archive() -> PathBuf {
             let key = &busybox_image::sha256(&binary)[7..23];
             let dir = std::env::temp_dir().join("flotilla-cluster-image");
             fs::create_dir_all(&dir).unwrap();
-            let archive = dir.join(format!("nginx-from-busybox-{key}.tar"));
+            let cmd_key = &busybox_image::sha256(IMAGE_CMD.as_bytes())[7..15];
+            let archive = dir.join(format!("nginx-from-busybox-{key}-{cmd_key}.tar"));
             if !archive.exists() {
                 let partial = dir.join(format!(".{}.partial", std::process::id()));
                 let mut spec = ImageSpec::busybox();
-                spec.cmd = ["httpd", "-f", "-p", "80", "-h", "/var/www"]
-                    .map(str::to_string)
-                    .to_vec();
+                spec.cmd = ["sh", "-c", IMAGE_CMD].map(str::to_string).to_vec();
                 busybox_image::write_docker_archive(&partial, IMAGE, &spec);
                 fs::rename(&partial, &archive).unwrap();
             }
@@ -182,33 +185,34 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// The pods of `edged ps --socket … -o json` (Kubernetes JSON), as the agent itself sees them.
-    pub fn ps(&self) -> Vec<Value> {
+    /// The pods of `edged ps --socket … -o json` (Kubernetes JSON), as the agent itself sees
+    /// them; `None` when the agent does not answer.
+    pub fn ps(&self) -> Option<Vec<Value>> {
         let output = Command::new(EDGED)
             .args(["ps", "-o", "json", "--socket"])
             .arg(&self.socket)
             .output()
             .expect("run edged ps");
         if !output.status.success() {
-            return Vec::new();
+            return None;
         }
         match serde_json::from_slice(&output.stdout) {
-            Ok(Value::Array(pods)) => pods,
-            _ => Vec::new(),
+            Ok(Value::Array(pods)) => Some(pods),
+            _ => None,
         }
     }
 
-    /// Names of the pods this agent runs: not being deleted, phase Running, every container
-    /// running.
-    pub fn running_pods(&self) -> Vec<String> {
+    /// Names of the pods this agent runs (not being deleted, phase Running, every container
+    /// running); `None` when the agent does not answer.
+    pub fn running_pods(&self) -> Option<Vec<String>> {
         let mut names: Vec<String> = self
-            .ps()
+            .ps()?
             .iter()
             .filter(|p| p["metadata"]["deletionTimestamp"].is_null() && pod_is_running(p))
             .filter_map(|p| p["metadata"]["name"].as_str().map(str::to_string))
             .collect();
         names.sort();
-        names
+        Some(names)
     }
 
     /// Every container's init process, by container cgroup: the oldest process in each leaf
@@ -649,20 +653,41 @@ impl Cluster {
         pods
     }
 
-    /// Every agent's running pods, by agent name, from the agents themselves.
-    pub fn pods_on_agents(&self) -> BTreeMap<String, Vec<String>> {
+    /// Every agent's running pods, by agent name, from the agents themselves; `None` unless
+    /// every agent answers.
+    pub fn pods_on_agents(&self) -> Option<BTreeMap<String, Vec<String>>> {
         self.agents
             .iter()
-            .map(|a| (a.name.clone(), a.running_pods()))
+            .map(|a| Some((a.name.clone(), a.running_pods()?)))
             .collect()
+    }
+
+    /// Waits until `replicas` pods run, per the master and per the agents (each pod on the
+    /// node the master says), and returns them by agent.
+    pub fn wait_for_replicas(&mut self, replicas: usize) -> BTreeMap<String, Vec<String>> {
+        self.wait_for(&format!("{replicas} pods running"), |c| {
+            let on_agents = c.pods_on_agents()?;
+            let master = c.running_pods();
+            let agree = master.len() == replicas
+                && on_agents.values().map(Vec::len).sum::<usize>() == replicas
+                && master
+                    .iter()
+                    .all(|(pod, node)| on_agents.get(node).is_some_and(|p| p.contains(pod)));
+            agree.then_some(on_agents)
+        })
     }
 
     /// Polls `check` until it returns a value; after [`PATIENCE`], fails the test with what it
     /// waited for and the cluster's state.
     pub fn wait_for<T>(&mut self, what: &str, mut check: impl FnMut(&mut Cluster) -> Option<T>) -> T {
-        let deadline = Instant::now() + PATIENCE;
+        let started = Instant::now();
+        let deadline = started + PATIENCE;
         loop {
             if let Some(value) = check(self) {
+                eprintln!(
+                    "cluster: {what} after {:.1} s",
+                    started.elapsed().as_secs_f64()
+                );
                 return value;
             }
             if Instant::now() > deadline {
@@ -692,7 +717,7 @@ impl Cluster {
         );
         for agent in &self.agents {
             report.push_str(&format!(
-                "--- {} (ps: {:?}) ---\n{}\n",
+                "--- {} (running: {:?}) ---\n{}\n",
                 agent.name,
                 agent.running_pods(),
                 tail(&agent.log, 40)

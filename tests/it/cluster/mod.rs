@@ -7,3 +7,7 @@ mod http;
 mod netns;
 mod protocol;
 mod spread;
+mod idle;
+mod master_loss;
+mod node_loss;
+mod reboot;

@@ -41,20 +41,11 @@ fn agents_join_with_a_token_a_wrong_pin_is_refused_and_six_replicas_spread_over_
     );
 
     cluster.apply("nginx.yaml", &nginx_deployment(6));
-    let per_agent = cluster.wait_for("6 replicas running, 2 on each agent", |c| {
-        let on_agents = c.pods_on_agents();
-        let spread = on_agents.values().all(|pods| pods.len() == 2);
-        (spread && c.running_pods().len() == 6).then_some(on_agents)
-    });
-    // The master and the agents agree on where each replica runs.
-    let placed = cluster.running_pods();
-    for (pod, node) in &placed {
-        assert!(
-            per_agent[node].contains(pod),
-            "the master places {pod} on {node}, whose agent runs {:?}",
-            per_agent[node]
-        );
-    }
+    let per_agent = cluster.wait_for_replicas(6);
+    assert!(
+        per_agent.values().all(|pods| pods.len() == 2),
+        "6 replicas are not spread 2 by 2 over 3 agents: {per_agent:?}"
+    );
 
     // Each replica is a web server on its pod address, reachable from its node.
     for pod in cluster.get("pods") {
