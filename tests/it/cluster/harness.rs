@@ -716,10 +716,21 @@ impl Cluster {
             tail(&self.master_log, 40)
         );
         for agent in &self.agents {
+            let ps = Command::new(EDGED)
+                .args(["ps", "--socket"])
+                .arg(&agent.socket)
+                .output()
+                .map(|o| {
+                    format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&o.stdout),
+                        String::from_utf8_lossy(&o.stderr)
+                    )
+                })
+                .unwrap_or_else(|e| e.to_string());
             report.push_str(&format!(
-                "--- {} (running: {:?}) ---\n{}\n",
+                "--- {} ---\n$ edged ps\n{ps}\n{}\n",
                 agent.name,
-                agent.running_pods(),
                 tail(&agent.log, 40)
             ));
         }
