@@ -677,6 +677,34 @@ impl Cluster {
         })
     }
 
+    /// Waits until Deployment `name` is rolled out as `kubectl rollout status` sees it, and
+    /// its status says so (every replica updated, ready and available, no old one left, the
+    /// Progressing condition at NewReplicaSetAvailable): the controllers have nothing left to
+    /// write.
+    pub fn wait_for_rollout(&mut self, name: &str, replicas: u64) {
+        self.wait_for(&format!("deployment {name} rolled out"), |c| {
+            let deployment = c
+                .get("deployments")
+                .into_iter()
+                .find(|d| d["metadata"]["name"] == name)?;
+            let status = &deployment["status"];
+            let count = |field: &str| status[field].as_u64().unwrap_or(0);
+            let observed = status["observedGeneration"].as_i64().unwrap_or(0)
+                >= deployment["metadata"]["generation"].as_i64().unwrap_or(1);
+            let progressed = status["conditions"].as_array().is_some_and(|cs| {
+                cs.iter().any(|c| {
+                    c["type"] == "Progressing" && c["reason"] == "NewReplicaSetAvailable"
+                })
+            });
+            let done = observed
+                && progressed
+                && ["replicas", "updatedReplicas", "readyReplicas", "availableReplicas"]
+                    .iter()
+                    .all(|f| count(f) == replicas);
+            done.then_some(())
+        });
+    }
+
     /// Polls `check` until it returns a value; after [`PATIENCE`], fails the test with what it
     /// waited for and the cluster's state.
     pub fn wait_for<T>(&mut self, what: &str, mut check: impl FnMut(&mut Cluster) -> Option<T>) -> T {

@@ -14,6 +14,9 @@ fn an_idle_master_with_three_agents_writes_nothing_to_disk() {
     };
     cluster.apply("nginx.yaml", &nginx_deployment(6));
     cluster.wait_for_replicas(6);
+    // Idle starts when nothing changes any more: the pods' new statuses are persisted (batched,
+    // once a second) and the controllers have written the deployment's status from them.
+    cluster.wait_for_rollout("nginx-deployment", 6);
     let pid = cluster.master_pid();
     let before = write_bytes(pid);
     assert!(
