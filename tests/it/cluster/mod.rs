@@ -11,3 +11,4 @@ mod idle;
 mod master_loss;
 mod node_loss;
 mod reboot;
+mod rolling;

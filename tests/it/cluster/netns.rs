@@ -218,15 +218,22 @@ impl Lab {
     /// Runs `f` on a thread that has entered node `i`'s network namespace (sockets it opens
     /// live in that node).
     pub fn within<T: Send + 'static>(&self, i: usize, f: impl FnOnce() -> T + Send + 'static) -> T {
+        self.spawn_within(i, f).join().expect("lab thread panicked")
+    }
+
+    /// Starts a thread that enters node `i`'s network namespace and runs `f`.
+    pub fn spawn_within<T: Send + 'static>(
+        &self,
+        i: usize,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
         let path = format!("/run/netns/{}", self.nodes[i].netns);
+        let ns = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
         std::thread::spawn(move || {
-            let ns = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
             nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
                 .unwrap_or_else(|e| panic!("enter {path}: {e}"));
             f()
         })
-        .join()
-        .expect("lab thread panicked")
     }
 }
 
