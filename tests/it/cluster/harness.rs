@@ -130,10 +130,6 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        if let Some(pid) = self.pid() {
-            // A paused daemon dies of SIGKILL too, but say it anyway: nothing waits on it.
-            unsafe { libc::kill(pid, libc::SIGCONT) };
-        }
         self.kill9();
     }
 }
@@ -230,11 +226,20 @@ impl Agent {
         self.daemon.kill9();
     }
 
-    /// Pauses the agent (SIGSTOP).
+    /// Pauses the agent (SIGSTOP): it stops answering without its connections closing.
     pub fn pause(&self) {
-        if let Some(pid) = self.daemon.pid() {
-            unsafe { libc::kill(pid, libc::SIGSTOP) };
-        }
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Lets a paused agent go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        let pid = self.daemon.pid().expect("the agent is running");
+        // SAFETY: kill(2) with a pid this test started and has not reaped yet.
+        unsafe { libc::kill(pid, signal) };
     }
 
     /// What a reboot of the node takes away, after the agent is killed: every container process,
@@ -292,6 +297,15 @@ const CGROUP_CONTROLLERS: [&str; 11] = [
     "pids", "memory", "cpu", "cpuacct", "cpuset", "devices", "freezer", "blkio", "systemd",
     "unified", "",
 ];
+
+/// Whether process `pid` runs (exists and is not a zombie waiting for its parent).
+pub fn process_runs(pid: i32) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next());
+    state != Some("Z")
+}
 
 /// Whether a pod object (Kubernetes JSON) is Running with every container running.
 pub fn pod_is_running(pod: &Value) -> bool {

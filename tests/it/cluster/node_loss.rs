@@ -1,5 +1,6 @@
-//! Healing: an agent killed and cut off has its pods replaced on the other nodes, and when it
-//! comes back the pods that were replaced are stopped there, so no replica runs twice.
+//! Healing: an agent killed and cut off, or paused, has its pods replaced on the other nodes,
+//! and when it comes back the pods that were replaced are stopped there, so no replica runs
+//! twice.
 use super::harness::{nginx_deployment, Cluster};
 
 #[test]
@@ -60,4 +61,51 @@ fn pods_of_a_killed_and_cut_off_agent_run_elsewhere_and_stop_there_when_it_retur
     all.dedup();
     assert_eq!(all.len(), 6, "replicas after the node returned: {after:?}");
     assert_eq!(cluster.wait_for_replicas(6), after);
+}
+
+#[test]
+fn a_paused_agent_loses_its_pods_to_the_others_and_stops_them_when_it_resumes() {
+    let Some(mut cluster) = Cluster::start(2) else {
+        return;
+    };
+    cluster.apply("nginx.yaml", &nginx_deployment(4));
+    let before = cluster.wait_for_replicas(4);
+    let paused = 1;
+    let paused_name = cluster.agents[paused].name.clone();
+    let paused_pods = before[&paused_name].clone();
+    assert!(!paused_pods.is_empty(), "nothing ran on {paused_name}: {before:?}");
+
+    // Stopped, not dead: its connections stay open, its containers run on.
+    cluster.agents[paused].pause();
+    cluster.wait_for(
+        &format!("{paused_name} NotReady and 4 replicas running on the other agent"),
+        |c| {
+            let elsewhere = c
+                .running_pods()
+                .into_iter()
+                .filter(|(_, node)| *node != paused_name)
+                .count();
+            let on_other = c.agents[0].running_pods().map_or(0, |p| p.len());
+            let gone = !c.ready_nodes().contains(&paused_name);
+            (gone && elsewhere == 4 && on_other == 4).then_some(())
+        },
+    );
+
+    // Resumed, the agent carries on from where it stopped, with assignments that are stale.
+    cluster.agents[paused].resume();
+    let after = cluster.wait_for(
+        &format!("{paused_name} Ready again, its replaced pods stopped there"),
+        |c| {
+            let back = c.ready_nodes().contains(&paused_name);
+            let on_agents = c.pods_on_agents()?;
+            let extras_stopped = on_agents[&paused_name]
+                .iter()
+                .all(|pod| !paused_pods.contains(pod));
+            let containers = c.agents[paused].container_init_pids().len();
+            (back && extras_stopped && containers == on_agents[&paused_name].len())
+                .then_some(on_agents)
+        },
+    );
+    assert_eq!(after.values().map(Vec::len).sum::<usize>(), 4, "{after:?}");
+    assert_eq!(cluster.wait_for_replicas(4), after);
 }

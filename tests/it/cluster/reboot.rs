@@ -1,7 +1,7 @@
 //! Autonomy: a node rebooted while the master is unreachable (agent and containers killed,
 //! mounts, cgroups and run directory gone) starts its pods again from its local copy; the
 //! master, when it returns, finds them where they were.
-use super::harness::{nginx_deployment, Cluster};
+use super::harness::{nginx_deployment, process_runs, Cluster};
 
 #[test]
 fn a_rebooted_agent_runs_its_pods_again_from_its_local_copy_while_the_master_is_down() {
@@ -15,11 +15,15 @@ fn a_rebooted_agent_runs_its_pods_again_from_its_local_copy_while_the_master_is_
     let other_pids = cluster.agents[1].container_init_pids();
 
     cluster.kill_master();
+    let old_pids = cluster.agents[rebooted].container_init_pids();
+    assert_eq!(old_pids.len(), pods[&name].len());
     cluster.agents[rebooted].reboot_wipe(&cluster.lab);
-    assert!(
-        cluster.agents[rebooted].container_init_pids().is_empty(),
-        "a container of {name} survived the reboot"
-    );
+    for pid in old_pids.values() {
+        assert!(
+            !process_runs(*pid),
+            "container process {pid} of {name} survived the reboot"
+        );
+    }
 
     cluster.start_agent_process(rebooted, None);
     cluster.wait_for(&format!("{name}'s pods running again without a master"), |c| {
