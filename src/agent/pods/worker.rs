@@ -370,7 +370,12 @@ async fn start_container<R: ContainerRuntime + Clone>(
         .iter()
         .find(|c| c.name.as_str() == name)
         .ok_or("unknown container")?;
-    let resolved = shared.images.lock().expect("images lock").get(name).cloned();
+    let resolved = shared
+        .images
+        .lock()
+        .expect("images lock")
+        .get(name)
+        .cloned();
     let image = match resolved {
         Some(image) => image,
         // A container adopted from an earlier agent (or boot) counts as having its image, but

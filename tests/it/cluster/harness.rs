@@ -28,7 +28,8 @@ pub const IMAGE: &str = "nginx:1.14.2";
 /// The image's command: like nginx, it exits on SIGTERM. busybox httpd installs no handler,
 /// and the kernel drops unhandled signals to a namespace's init, so a shell stands in front
 /// of it (otherwise every stop would last the whole 30 s grace period).
-const IMAGE_CMD: &str = "trap 'kill $child; exit 0' TERM; httpd -f -p 80 -h /var/www & child=$!; wait";
+const IMAGE_CMD: &str =
+    "trap 'kill $child; exit 0' TERM; httpd -f -p 80 -h /var/www & child=$!; wait";
 
 const EDGED: &str = env!("CARGO_BIN_EXE_edged");
 const EDGECTL: &str = env!("CARGO_BIN_EXE_edgectl");
@@ -303,7 +304,10 @@ pub fn process_runs(pid: i32) -> bool {
     let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
     };
-    let state = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next());
+    let state = stat
+        .rsplit(')')
+        .next()
+        .and_then(|rest| rest.split_whitespace().next());
     state != Some("Z")
 }
 
@@ -316,9 +320,7 @@ pub fn pod_is_running(pod: &Value) -> bool {
         .unwrap_or_default();
     status["phase"] == "Running"
         && !containers.is_empty()
-        && containers
-            .iter()
-            .all(|c| c["state"]["running"].is_object())
+        && containers.iter().all(|c| c["state"]["running"].is_object())
 }
 
 fn collect_init_pids(dir: &Path, found: &mut BTreeMap<PathBuf, i32>) {
@@ -453,8 +455,9 @@ impl Cluster {
         format!("https://{}:{MASTER_PORT}", self.lab.nodes[0].address)
     }
 
-    /// Starts (or restarts) `edged master` in node 0.
-    pub fn start_master_process(&mut self) {
+    /// Starts (or restarts) `edged master` in node 0; returns the time it was started (Unix
+    /// seconds).
+    pub fn start_master_process(&mut self) -> i64 {
         assert!(self.master.child.is_none(), "the master is already running");
         let mut command = self.lab.command(0, EDGED);
         command
@@ -467,7 +470,9 @@ impl Cluster {
                 &self.lab.nodes[0].address.to_string(),
             ])
             .env("FLOTILLA_LOG", "info");
+        let started = time::OffsetDateTime::now_utc().unix_timestamp();
         self.master.child = Some(spawn_logged(&mut command, &self.master_log));
+        started
     }
 
     /// Kills the master with SIGKILL.
@@ -639,12 +644,28 @@ impl Cluster {
 
     /// Names of the nodes whose Ready condition is True, per the master.
     pub fn ready_nodes(&self) -> Vec<String> {
+        self.ready_nodes_heard_after(0)
+    }
+
+    /// Names of the nodes whose Ready condition is True and whose last heartbeat came after
+    /// `unix_s` (a restarted master shows the stored status until the agents are back).
+    pub fn ready_nodes_heard_after(&self, unix_s: i64) -> Vec<String> {
         self.get("nodes")
             .iter()
             .filter(|n| {
-                n["status"]["conditions"]
-                    .as_array()
-                    .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+                n["status"]["conditions"].as_array().is_some_and(|cs| {
+                    cs.iter().any(|c| {
+                        c["type"] == "Ready"
+                            && c["status"] == "True"
+                            && c["lastHeartbeatTime"].as_str().is_some_and(|t| {
+                                time::OffsetDateTime::parse(
+                                    t,
+                                    &time::format_description::well_known::Rfc3339,
+                                )
+                                .is_ok_and(|at| at.unix_timestamp() > unix_s)
+                            })
+                    })
+                })
             })
             .filter_map(|n| n["metadata"]["name"].as_str().map(str::to_string))
             .collect()
@@ -706,22 +727,30 @@ impl Cluster {
             let observed = status["observedGeneration"].as_i64().unwrap_or(0)
                 >= deployment["metadata"]["generation"].as_i64().unwrap_or(1);
             let progressed = status["conditions"].as_array().is_some_and(|cs| {
-                cs.iter().any(|c| {
-                    c["type"] == "Progressing" && c["reason"] == "NewReplicaSetAvailable"
-                })
+                cs.iter()
+                    .any(|c| c["type"] == "Progressing" && c["reason"] == "NewReplicaSetAvailable")
             });
             let done = observed
                 && progressed
-                && ["replicas", "updatedReplicas", "readyReplicas", "availableReplicas"]
-                    .iter()
-                    .all(|f| count(f) == replicas);
+                && [
+                    "replicas",
+                    "updatedReplicas",
+                    "readyReplicas",
+                    "availableReplicas",
+                ]
+                .iter()
+                .all(|f| count(f) == replicas);
             done.then_some(())
         });
     }
 
     /// Polls `check` until it returns a value; after [`PATIENCE`], fails the test with what it
     /// waited for and the cluster's state.
-    pub fn wait_for<T>(&mut self, what: &str, mut check: impl FnMut(&mut Cluster) -> Option<T>) -> T {
+    pub fn wait_for<T>(
+        &mut self,
+        what: &str,
+        mut check: impl FnMut(&mut Cluster) -> Option<T>,
+    ) -> T {
         let started = Instant::now();
         let deadline = started + PATIENCE;
         loop {

@@ -16,9 +16,11 @@ fn pod_facts(cluster: &Cluster) -> Vec<(String, String, String, u64)> {
         .get("pods")
         .iter()
         .map(|p| {
-            let restarts = p["status"]["containerStatuses"]
-                .as_array()
-                .map_or(0, |cs| cs.iter().map(|c| c["restartCount"].as_u64().unwrap_or(0)).sum());
+            let restarts = p["status"]["containerStatuses"].as_array().map_or(0, |cs| {
+                cs.iter()
+                    .map(|c| c["restartCount"].as_u64().unwrap_or(0))
+                    .sum()
+            });
             (
                 p["metadata"]["name"].as_str().unwrap_or("").to_string(),
                 p["spec"]["nodeName"].as_str().unwrap_or("").to_string(),
@@ -57,16 +59,29 @@ fn pods_keep_running_while_the_master_is_down_and_a_restarted_master_changes_not
         std::thread::sleep(Duration::from_millis(500));
     }
 
-    cluster.start_master_process();
-    cluster.wait_for("the restarted master to see both nodes Ready and 4 pods running", |c| {
-        (c.ready_nodes().len() == 2 && c.running_pods().len() == 4).then_some(())
-    });
+    let restarted = cluster.start_master_process();
+    cluster.wait_for(
+        "the restarted master to hear both agents and see 4 pods running",
+        |c| {
+            let heard = c.ready_nodes_heard_after(restarted).len() == 2;
+            (heard && c.running_pods().len() == 4).then_some(())
+        },
+    );
     let until = Instant::now() + WATCH_AFTER_RESTART;
     while Instant::now() < until {
-        assert_eq!(pod_facts(&cluster), facts, "the restarted master changed the pods");
+        assert_eq!(
+            pod_facts(&cluster),
+            facts,
+            "the restarted master changed the pods"
+        );
         assert_eq!(cluster.pods_on_agents().as_ref(), Some(&pods));
         std::thread::sleep(Duration::from_millis(500));
     }
+    assert_eq!(
+        cluster.ready_nodes_heard_after(restarted).len(),
+        2,
+        "the agents stopped talking to the restarted master"
+    );
     let now: Vec<_> = cluster
         .agents
         .iter()

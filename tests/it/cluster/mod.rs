@@ -4,11 +4,11 @@
 //! placement, node loss, master loss, agent reboots, rolling updates and idle writes tested.
 mod harness;
 mod http;
-mod netns;
-mod protocol;
-mod spread;
 mod idle;
 mod master_loss;
+mod netns;
 mod node_loss;
+mod protocol;
 mod reboot;
 mod rolling;
+mod spread;

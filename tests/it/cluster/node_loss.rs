@@ -13,7 +13,10 @@ fn pods_of_a_killed_and_cut_off_agent_run_elsewhere_and_stop_there_when_it_retur
     let lost = 2;
     let lost_name = cluster.agents[lost].name.clone();
     let lost_pods = before[&lost_name].clone();
-    assert!(!lost_pods.is_empty(), "nothing ran on {lost_name}: {before:?}");
+    assert!(
+        !lost_pods.is_empty(),
+        "nothing ran on {lost_name}: {before:?}"
+    );
 
     cluster.agents[lost].kill9();
     cluster.lab.cut(cluster.agents[lost].node);
@@ -73,7 +76,10 @@ fn a_paused_agent_loses_its_pods_to_the_others_and_stops_them_when_it_resumes() 
     let paused = 1;
     let paused_name = cluster.agents[paused].name.clone();
     let paused_pods = before[&paused_name].clone();
-    assert!(!paused_pods.is_empty(), "nothing ran on {paused_name}: {before:?}");
+    assert!(
+        !paused_pods.is_empty(),
+        "nothing ran on {paused_name}: {before:?}"
+    );
 
     // Stopped, not dead: its connections stay open, its containers run on.
     cluster.agents[paused].pause();

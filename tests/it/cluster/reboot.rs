@@ -26,20 +26,23 @@ fn a_rebooted_agent_runs_its_pods_again_from_its_local_copy_while_the_master_is_
     }
 
     cluster.start_agent_process(rebooted, None);
-    cluster.wait_for(&format!("{name}'s pods running again without a master"), |c| {
-        let running = c.agents[rebooted].running_pods()?;
-        let containers = c.agents[rebooted].container_init_pids().len();
-        (running == pods[&name] && containers == running.len()).then_some(())
-    });
+    cluster.wait_for(
+        &format!("{name}'s pods running again without a master"),
+        |c| {
+            let running = c.agents[rebooted].running_pods()?;
+            let containers = c.agents[rebooted].container_init_pids().len();
+            (running == pods[&name] && containers == running.len()).then_some(())
+        },
+    );
     assert_eq!(
         cluster.agents[1].container_init_pids(),
         other_pids,
         "the other node's containers were restarted"
     );
 
-    cluster.start_master_process();
-    cluster.wait_for("the master back with both nodes Ready", |c| {
-        (c.ready_nodes().len() == 2).then_some(())
+    let restarted = cluster.start_master_process();
+    cluster.wait_for("both agents heard by the restarted master", |c| {
+        (c.ready_nodes_heard_after(restarted).len() == 2).then_some(())
     });
     assert_eq!(cluster.wait_for_replicas(4), pods, "the master moved pods");
 }

@@ -138,5 +138,10 @@ fn a_rolling_update_behind_a_host_port_always_leaves_a_replica_answering() {
         "rolling update: {} rounds, all answered; old and new served side by side: {mixed}",
         seen.rounds.len()
     );
-    assert_eq!(cluster.running_pods().len(), 2, "{:?}", cluster.running_pods());
+    assert_eq!(
+        cluster.running_pods().len(),
+        2,
+        "{:?}",
+        cluster.running_pods()
+    );
 }

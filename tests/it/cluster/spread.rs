@@ -30,13 +30,19 @@ fn agents_join_with_a_token_a_wrong_pin_is_refused_and_six_replicas_spread_over_
     parts[1] = wrong_pin.clone();
     let refused = cluster.try_join(3, "intruder", &parts.join("."));
     let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success(), "a wrong pin was accepted: {stderr}");
+    assert!(
+        !refused.status.success(),
+        "a wrong pin was accepted: {stderr}"
+    );
     assert!(
         stderr.contains("pin") && stderr.contains(&wrong_pin),
         "the refusal does not say the pin is wrong: {stderr}"
     );
     assert!(
-        !cluster.get("nodes").iter().any(|n| n["metadata"]["name"] == "intruder"),
+        !cluster
+            .get("nodes")
+            .iter()
+            .any(|n| n["metadata"]["name"] == "intruder"),
         "a refused agent became a node"
     );
 
@@ -51,12 +57,18 @@ fn agents_join_with_a_token_a_wrong_pin_is_refused_and_six_replicas_spread_over_
     for pod in cluster.get("pods") {
         let name = pod["metadata"]["name"].as_str().unwrap().to_string();
         let node = pod["spec"]["nodeName"].as_str().unwrap().to_string();
-        let ip = pod["status"]["podIP"].as_str().unwrap_or_default().to_string();
+        let ip = pod["status"]["podIP"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let index = cluster.agents.iter().find(|a| a.name == node).unwrap().node;
         let body = cluster.wait_for(&format!("{name} to answer on {ip}:80"), |c| {
             fetch_from(c, index, &ip).ok()
         });
-        assert!(body.contains("hello from flotilla"), "{name} answered {body:?}");
+        assert!(
+            body.contains("hello from flotilla"),
+            "{name} answered {body:?}"
+        );
     }
 
     let wide = cluster.edgectl_ok(&["get", "pods", "-o", "wide"]);
