@@ -108,6 +108,9 @@ pub struct NodesService<B> {
     config: NodesConfig,
     epoch: Epoch,
     core: Mutex<Core>,
+    /// Wakes the lifecycle loop when the first node appears (with none it sleeps: an idle
+    /// master without nodes makes no wake-ups at all).
+    node_appeared: tokio::sync::Notify,
 }
 
 fn unix_s(t: SystemTime) -> i64 {
@@ -170,6 +173,7 @@ impl<B: NodeBackend> NodesService<B> {
             config,
             epoch,
             core: Mutex::new(core),
+            node_appeared: tokio::sync::Notify::new(),
         });
         for name in names {
             service.refresh(&name)?;
@@ -277,6 +281,7 @@ impl<B: NodeBackend> NodesService<B> {
         {
             let mut core = self.core();
             core.lifecycle.adopt(plan.node.clone(), now);
+            self.node_appeared.notify_one();
             core.facts
                 .entry(plan.node.clone())
                 .or_default()
@@ -642,6 +647,7 @@ impl<B: NodeBackend> NodesService<B> {
                         // found at start-up: it gets the grace period to heartbeat.
                         core.lifecycle.adopt(node.clone(), Instant::now());
                         core.facts.entry(node).or_default();
+                        self.node_appeared.notify_one();
                     }
                     _ => {}
                 }
@@ -761,6 +767,19 @@ impl<B: NodeBackend> NodesService<B> {
         let mut interval = tokio::time::interval(self.config.tick_interval);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            if self.core().facts.is_empty() {
+                // Nothing to watch over: sleep until a node joins or is created.
+                self.flush_statuses(Instant::now(), true);
+                tokio::select! {
+                    _ = self.node_appeared.notified() => interval.reset(),
+                    changed = shutdown.changed() => {
+                        if changed.is_err() || *shutdown.borrow() {
+                            break;
+                        }
+                    }
+                }
+                continue;
+            }
             tokio::select! {
                 _ = interval.tick() => self.tick(Instant::now(), SystemTime::now()),
                 changed = shutdown.changed() => {
