@@ -11,6 +11,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use serde_json::Value;
 
 use super::netns::{prerequisites_met, Lab};
@@ -222,6 +224,11 @@ impl Agent {
         found
     }
 
+    /// The agent's process id.
+    pub fn pid(&self) -> i32 {
+        self.daemon.pid().expect("the agent is running")
+    }
+
     /// Kills the agent with SIGKILL; its containers keep running.
     pub fn kill9(&mut self) {
         self.daemon.kill9();
@@ -229,18 +236,16 @@ impl Agent {
 
     /// Pauses the agent (SIGSTOP): it stops answering without its connections closing.
     pub fn pause(&self) {
-        self.signal(libc::SIGSTOP);
+        self.signal(Signal::SIGSTOP);
     }
 
     /// Lets a paused agent go on (SIGCONT).
     pub fn resume(&self) {
-        self.signal(libc::SIGCONT);
+        self.signal(Signal::SIGCONT);
     }
 
-    fn signal(&self, signal: libc::c_int) {
-        let pid = self.daemon.pid().expect("the agent is running");
-        // SAFETY: kill(2) with a pid this test started and has not reaped yet.
-        unsafe { libc::kill(pid, signal) };
+    fn signal(&self, signal: Signal) {
+        let _ = kill(Pid::from_raw(self.pid()), signal);
     }
 
     /// What a reboot of the node takes away, after the agent is killed: every container process,
@@ -366,7 +371,7 @@ fn kill_cgroup_tree(dir: &Path) {
             break;
         }
         for pid in procs.lines().filter_map(|p| p.trim().parse::<i32>().ok()) {
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
