@@ -106,7 +106,7 @@ pub fn prerequisites() -> bool {
     true
 }
 
-/// A daemon process with its log file; SIGKILLed on drop.
+/// A daemon process, SIGKILLed on drop.
 struct Daemon {
     child: Option<Child>,
 }
@@ -446,7 +446,6 @@ impl Cluster {
         };
         cluster.start_master_process();
         cluster.wait_for("the master to answer", |c| {
-            c.master_exited();
             c.edgectl(&["get", "namespaces"])
                 .status
                 .success()
@@ -490,13 +489,19 @@ impl Cluster {
         self.master.pid().expect("the master is running")
     }
 
-    /// Fails the test at once if the master process died.
-    fn master_exited(&mut self) {
+    /// Fails the test at once if a daemon that should run has exited.
+    fn check_daemons(&mut self) {
+        let mut exited = Vec::new();
         if let Some(status) = self.master.exited() {
-            panic!(
-                "edged master exited ({status}):\n{}",
-                tail(&self.master_log, 60)
-            );
+            exited.push(format!("edged master exited ({status})"));
+        }
+        for agent in &mut self.agents {
+            if let Some(status) = agent.daemon.exited() {
+                exited.push(format!("edged agent {} exited ({status})", agent.name));
+            }
+        }
+        if !exited.is_empty() {
+            self.fail(&exited.join("; "));
         }
     }
 
@@ -512,30 +517,23 @@ impl Cluster {
     pub fn add_agent(&mut self, node: usize, token: &str) {
         let name = format!("agent-{node}");
         let base = self.dir.path().join(&name);
+        // Unique on this host: the cluster's temporary directory name and the node name.
+        let unique = format!(
+            "{}-{name}",
+            self.dir
+                .path()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .trim_start_matches("flotilla-cluster-")
+        );
         let agent = Agent {
             name: name.clone(),
             node,
             data_dir: base.join("data"),
-            run_dir: PathBuf::from(format!(
-                "/run/flotilla-cluster-test/{}-{}",
-                self.dir
-                    .path()
-                    .file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .trim_start_matches("flotilla-cluster-"),
-                name
-            )),
+            run_dir: Path::new("/run/flotilla-cluster-test").join(&unique),
             socket: base.join("agent.sock"),
-            cgroup_parent: format!(
-                "flotilla-cluster-test/{}-{name}",
-                self.dir
-                    .path()
-                    .file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .trim_start_matches("flotilla-cluster-")
-            ),
+            cgroup_parent: format!("flotilla-cluster-test/{unique}"),
             log: base.join("agent.log"),
             daemon: Daemon { child: None },
         };
@@ -759,6 +757,7 @@ impl Cluster {
         let started = Instant::now();
         let deadline = started + PATIENCE;
         loop {
+            self.check_daemons();
             if let Some(value) = check(self) {
                 eprintln!(
                     "cluster: {what} after {:.1} s",
