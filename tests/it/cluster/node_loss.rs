@@ -1,6 +1,6 @@
-//! Healing: an agent killed and cut off, or paused, has its pods replaced on the other nodes,
-//! and when it comes back the pods that were replaced are stopped there, so no replica runs
-//! twice.
+//! Healing: an agent killed and cut off, paused, or only cut off, has its pods replaced on the
+//! other nodes, and when it comes back the pods that were replaced are stopped there, so no
+//! replica runs twice.
 use super::harness::{nginx_deployment, Cluster};
 
 #[test]
@@ -109,6 +109,60 @@ fn a_paused_agent_loses_its_pods_to_the_others_and_stops_them_when_it_resumes() 
                 .all(|pod| !paused_pods.contains(pod));
             let containers = c.agents[paused].container_init_pids().len();
             (back && extras_stopped && containers == on_agents[&paused_name].len())
+                .then_some(on_agents)
+        },
+    );
+    assert_eq!(after.values().map(Vec::len).sum::<usize>(), 4, "{after:?}");
+    assert_eq!(cluster.wait_for_replicas(4), after);
+}
+
+#[test]
+fn a_cut_off_agent_keeps_its_pods_running_and_stops_the_replaced_ones_when_the_link_heals() {
+    let Some(mut cluster) = Cluster::start(2) else {
+        return;
+    };
+    cluster.apply("nginx.yaml", &nginx_deployment(4));
+    let before = cluster.wait_for_replicas(4);
+    let cut = 1;
+    let cut_name = cluster.agents[cut].name.clone();
+    let cut_pods = before[&cut_name].clone();
+    assert!(
+        !cut_pods.is_empty(),
+        "nothing ran on {cut_name}: {before:?}"
+    );
+
+    cluster.lab.cut(cluster.agents[cut].node);
+    cluster.wait_for(
+        &format!("{cut_name} NotReady and 4 replicas running on the other agent"),
+        |c| {
+            let elsewhere = c
+                .running_pods()
+                .into_iter()
+                .filter(|(_, node)| *node != cut_name)
+                .count();
+            let on_other = c.agents[0].running_pods().map_or(0, |p| p.len());
+            let gone = !c.ready_nodes().contains(&cut_name);
+            (gone && elsewhere == 4 && on_other == 4).then_some(())
+        },
+    );
+    // Without its master the agent keeps what it was told: the uplink died, not the node.
+    assert_eq!(
+        cluster.agents[cut].running_pods().as_ref(),
+        Some(&cut_pods),
+        "the cut-off agent stopped its pods"
+    );
+
+    cluster.lab.heal(cluster.agents[cut].node);
+    let after = cluster.wait_for(
+        &format!("{cut_name} Ready again, its replaced pods stopped there"),
+        |c| {
+            let back = c.ready_nodes().contains(&cut_name);
+            let on_agents = c.pods_on_agents()?;
+            let extras_stopped = on_agents[&cut_name]
+                .iter()
+                .all(|pod| !cut_pods.contains(pod));
+            let containers = c.agents[cut].container_init_pids().len();
+            (back && extras_stopped && containers == on_agents[&cut_name].len())
                 .then_some(on_agents)
         },
     );
