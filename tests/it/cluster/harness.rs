@@ -89,21 +89,28 @@ pub fn image_archive() -> PathBuf {
         .clone()
 }
 
-/// Whether cluster tests can run here: root, iproute2 and busybox-static. Under `CI=true` a
-/// missing prerequisite panics.
+/// Whether cluster tests can run here: root, iproute2, nftables (the agents' hostPorts) and
+/// busybox-static. Under `CI=true` a missing prerequisite panics.
 pub fn prerequisites() -> bool {
     if !prerequisites_met() {
         return false;
     }
-    if !Path::new(busybox_image::BUSYBOX).is_file() {
-        let why = "cluster tests need /bin/busybox (apt install busybox-static)";
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{why}");
-        }
-        eprintln!("skipping outside CI: {why}");
-        return false;
+    let nft = Command::new("nft").arg("--version").output().is_ok();
+    let missing = if !nft {
+        Some("cluster tests need nft (apt install nftables)")
+    } else if !Path::new(busybox_image::BUSYBOX).is_file() {
+        Some("cluster tests need /bin/busybox (apt install busybox-static)")
+    } else {
+        None
+    };
+    let Some(why) = missing else {
+        return true;
+    };
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{why}");
     }
-    true
+    eprintln!("skipping outside CI: {why}");
+    false
 }
 
 /// A daemon process, SIGKILLed on drop.
