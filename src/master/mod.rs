@@ -27,6 +27,7 @@ pub mod route;
 pub mod scheduler;
 pub mod server;
 pub mod status;
+pub mod tunnel;
 pub mod version;
 
 pub use config::{Config, MasterArgs};
