@@ -22,8 +22,9 @@ pub const REQUESTS_PER_POLL_MAX: usize = 8;
 pub const FRAME_BYTES_MAX: usize = 1024 * 1024;
 /// Output bytes per `Output` frame.
 pub const OUTPUT_CHUNK_BYTES_MAX: usize = 16 * 1024;
-/// Output of one exec kept and sent; beyond it the output is cut and marked truncated.
-pub const EXEC_OUTPUT_BYTES_MAX: usize = 1024 * 1024;
+/// Output of one exec kept and sent; beyond it the output is cut and marked truncated. Well
+/// under the runtime helper's frame limit (1 MiB), which carries the output to the agent.
+pub const EXEC_OUTPUT_BYTES_MAX: usize = 512 * 1024;
 /// Arguments of one exec command, all together.
 pub const EXEC_COMMAND_BYTES_MAX: usize = 16 * 1024;
 /// Arguments of one exec command.

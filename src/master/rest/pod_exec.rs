@@ -9,7 +9,7 @@
 //! - `Flotilla-Exit-Code: N` when the command exited, `Flotilla-Exit-Signal: N` when a signal
 //!   killed it, `Flotilla-Exec-Timed-Out: true` when it ran past `timeoutSeconds` (default 60,
 //!   at most 3600) and was killed;
-//! - `Flotilla-Output-Truncated: true` when the output was longer than 1 MiB and was cut;
+//! - `Flotilla-Output-Truncated: true` when the output was longer than 512 KiB and was cut;
 //! - the body: what the command wrote to stdout and stderr, interleaved as written.
 //!
 //! Failures before the command ran (no such pod or container, node unreachable) are
