@@ -89,7 +89,7 @@ pub fn locate(
             .checked_sub(1)
             .ok_or_else(|| LogLookupError::NoPrevious {
                 container: status.name.clone(),
-                pod,
+                pod: view.pod.metadata.name.clone(),
             })?
     } else {
         restart
@@ -264,7 +264,7 @@ mod tests {
             locate(&view(0), root, Some("web"), true),
             Err(LogLookupError::NoPrevious {
                 container: "web".into(),
-                pod: "default/web-1".into()
+                pod: "web-1".into()
             })
         );
     }

@@ -154,8 +154,8 @@ async fn serve_one<L: TunnelLink, H: RequestHandler>(
     };
     let ((), answered) = tokio::join!(handler.serve(call, sink), answering);
     match answered {
-        Ok(()) => tracing::debug!(%id, kind, "tunnel request answered"),
-        Err(error) => tracing::debug!(%id, kind, %error, "tunnel answer failed"),
+        Ok(()) => tracing::info!(%id, kind, "tunnel request answered"),
+        Err(error) => tracing::info!(%id, kind, %error, "tunnel answer failed"),
     }
 }
 
