@@ -185,7 +185,7 @@ impl AgentAnswers {
                 )
             }
         })?;
-        if !status.state.as_ref().is_some_and(|s| s.running.is_some()) {
+        if status.state.as_ref().is_none_or(|s| s.running.is_none()) {
             return Err(not_running());
         }
         status
