@@ -111,6 +111,9 @@ pub struct NodesService<B> {
     core: Mutex<Core>,
     /// The reverse tunnel to the agents (logs, exec, statistics).
     tunnel: Arc<Tunnel>,
+    /// Wakes the lifecycle loop when the first node appears (with none it sleeps: an idle
+    /// master without nodes makes no wake-ups at all).
+    node_appeared: tokio::sync::Notify,
 }
 
 fn unix_s(t: SystemTime) -> i64 {
@@ -174,6 +177,7 @@ impl<B: NodeBackend> NodesService<B> {
             epoch,
             core: Mutex::new(core),
             tunnel: Arc::new(Tunnel::new(epoch, TunnelConfig::default())),
+            node_appeared: tokio::sync::Notify::new(),
         });
         for name in names {
             service.refresh(&name)?;
@@ -286,6 +290,7 @@ impl<B: NodeBackend> NodesService<B> {
         {
             let mut core = self.core();
             core.lifecycle.adopt(plan.node.clone(), now);
+            self.node_appeared.notify_one();
             core.facts
                 .entry(plan.node.clone())
                 .or_default()
@@ -652,6 +657,7 @@ impl<B: NodeBackend> NodesService<B> {
                         // found at start-up: it gets the grace period to heartbeat.
                         core.lifecycle.adopt(node.clone(), Instant::now());
                         core.facts.entry(node).or_default();
+                        self.node_appeared.notify_one();
                     }
                     _ => {}
                 }
@@ -776,6 +782,19 @@ impl<B: NodeBackend> NodesService<B> {
         let mut interval = tokio::time::interval(self.config.tick_interval);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            if self.core().facts.is_empty() {
+                // Nothing to watch over: sleep until a node joins or is created.
+                self.flush_statuses(Instant::now(), true);
+                tokio::select! {
+                    _ = self.node_appeared.notified() => interval.reset(),
+                    changed = shutdown.changed() => {
+                        if changed.is_err() || *shutdown.borrow() {
+                            break;
+                        }
+                    }
+                }
+                continue;
+            }
             tokio::select! {
                 _ = interval.tick() => self.tick(Instant::now(), SystemTime::now()),
                 changed = shutdown.changed() => {
