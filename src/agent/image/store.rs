@@ -130,10 +130,18 @@ impl ImageStore {
             let path = root.join(dir);
             fs::create_dir_all(&path).map_err(io_at(&path))?;
         }
-        // Leftovers of an interrupted download or extraction are never valid.
+        // Leftovers of an interrupted download or extraction are never valid; those of a live
+        // process (the agent, while `edged image ls` opens the store) are in flight.
         let tmp = root.join("tmp");
         for entry in fs::read_dir(&tmp).map_err(io_at(&tmp))?.flatten() {
-            let _ = remove_path(&entry.path());
+            let owner_alive = entry
+                .file_name()
+                .to_str()
+                .and_then(temp_owner_pid)
+                .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+            if !owner_alive {
+                let _ = remove_path(&entry.path());
+            }
         }
         let refs_path = root.join("refs.json");
         let refs = match fs::read(&refs_path) {
@@ -574,6 +582,8 @@ impl ImageStore {
     /// Removes every blob and layer no recorded image reaches. Hold the lock exclusive
     /// ([`ImageStore::lock`]): an in-flight pull's blobs are not referenced yet.
     pub fn sweep(&self) -> Result<(), StoreError> {
+        // Another process (`edged image import`) may have recorded images since.
+        self.reload();
         let refs = self.refs.lock().expect("refs lock");
         let mut blobs = HashSet::new();
         let mut layers = HashSet::new();
@@ -639,6 +649,14 @@ pub(crate) fn remove_path(path: &Path) -> io::Result<()> {
     }
 }
 
+/// The process that made a temporary name (`<what>-<pid>-<counter>-<time>`).
+fn temp_owner_pid(name: &str) -> Option<u32> {
+    let mut parts = name.rsplitn(4, '-');
+    let (_time, _counter, pid) = (parts.next()?, parts.next()?, parts.next()?);
+    parts.next()?;
+    pid.parse().ok()
+}
+
 /// A suffix that keeps concurrent temporary names apart: pid, a counter and the time.
 pub(crate) fn unique_suffix() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -649,4 +667,28 @@ pub(crate) fn unique_suffix() -> String {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     format!("{}-{n}-{nanos:x}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opening_the_store_keeps_temporary_files_of_live_processes_only() {
+        let dir = tempfile::tempdir().unwrap();
+        ImageStore::open(dir.path(), HostPlatform::detect()).unwrap();
+        let tmp = dir.path().join("tmp");
+        let live = tmp.join(format!("blob-{}-0-1f", std::process::id()));
+        // Above the kernel's pid_max limit: never a live process.
+        let dead = tmp.join("pull-999999999-3-2e");
+        let unnamed = tmp.join("leftover");
+        for path in [&live, &dead, &unnamed] {
+            fs::write(path, b"x").unwrap();
+        }
+        ImageStore::open(dir.path(), HostPlatform::detect()).unwrap();
+        assert!(live.exists());
+        assert!(!dead.exists() && !unnamed.exists());
+        assert_eq!(temp_owner_pid("refs-12-0-a"), Some(12));
+        assert_eq!(temp_owner_pid("12-0-a"), None);
+    }
 }

@@ -267,6 +267,8 @@ pub struct TestAgent {
     pub manifests: PathBuf,
     pub socket: PathBuf,
     pub log: PathBuf,
+    /// More `edged agent` flags, used by every start.
+    pub extra_args: Vec<String>,
     child: Option<std::process::Child>,
 }
 
@@ -278,6 +280,13 @@ impl TestAgent {
 
     /// Starts an agent, with or without the busybox image in its air-gap directory.
     pub fn start_with_images(busybox: bool) -> TestAgent {
+        let mut agent = Self::prepare(busybox);
+        agent.spawn();
+        agent
+    }
+
+    /// A test node ready for an agent, not started yet (see [`TestAgent::spawn`]).
+    pub fn prepare(busybox: bool) -> TestAgent {
         let settings = NodeSettings::new();
         let import = settings.data_dir().join("images/import");
         fs::create_dir_all(&import).unwrap();
@@ -288,15 +297,14 @@ impl TestAgent {
         fs::create_dir_all(&manifests).unwrap();
         let socket = settings.dir.path().join("agent.sock");
         let log = settings.dir.path().join("agent.log");
-        let mut agent = TestAgent {
+        TestAgent {
             settings,
             manifests,
             socket,
             log,
+            extra_args: Vec::new(),
             child: None,
-        };
-        agent.spawn();
-        agent
+        }
     }
 
     /// Starts the agent process (again).
@@ -323,6 +331,7 @@ impl TestAgent {
             .args(["--cgroup-parent", &engine.cgroup_parent])
             .arg("--registries")
             .arg(self.settings.dir.path().join("registries.yaml"))
+            .args(&self.extra_args)
             .env("FLOTILLA_LOG", "info")
             .stdout(log.try_clone().unwrap())
             .stderr(log)
