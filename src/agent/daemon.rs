@@ -120,6 +120,15 @@ impl ImageCollector {
     /// (running, exited, adopted, being removed) and those the desired pods name, whether
     /// their pods run, pull or wait on init containers.
     async fn collect_once(&self) -> GcOutcome {
+        // The usual case, every interval: one `statvfs`, nothing read or written.
+        match self.images.is_collection_due(&self.policy) {
+            Ok(true) => {}
+            Ok(false) => return GcOutcome::NotDue,
+            Err(e) => {
+                tracing::warn!(error = %e, "image garbage collection");
+                return GcOutcome::NotDue;
+            }
+        }
         let lock = match self.images.try_lock_for_collection() {
             Ok(Some(lock)) => lock,
             Ok(None) => return GcOutcome::Busy,

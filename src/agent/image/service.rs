@@ -90,6 +90,16 @@ impl ImageService {
         }
     }
 
+    /// Whether the store's file system is at or above the policy's high mark (a `statvfs`).
+    pub fn is_collection_due(&self, policy: &GcPolicy) -> Result<bool, GcError> {
+        let root = self.store.root();
+        let usage = DiskUsage::measure(root).map_err(|source| GcError::Measure {
+            path: root.to_path_buf(),
+            source,
+        })?;
+        Ok(policy.is_due(usage))
+    }
+
     /// The store lock, exclusive, if nobody pulls or imports now: what a collection needs.
     /// Take it before deciding which images are in use, so that no pod can start using an
     /// image between that decision and the removal.
