@@ -81,6 +81,9 @@ pub struct Args {
     /// follows the first set of pods).
     #[arg(long, default_value_t = 300)]
     pub image_gc_interval_seconds: u64,
+    /// Images used or imported more recently than this are never collected.
+    #[arg(long, default_value_t = 120)]
+    pub image_gc_min_age_seconds: u64,
 }
 
 impl Args {
@@ -99,6 +102,7 @@ impl Args {
             self.image_gc_high_percent,
             self.image_gc_low_percent,
             std::time::Duration::from_secs(self.image_gc_interval_seconds),
+            std::time::Duration::from_secs(self.image_gc_min_age_seconds),
         )?;
         config.engine.run_dir = self.run_dir.clone();
         config.engine.cgroup_parent = self.cgroup_parent.trim_matches('/').to_string();

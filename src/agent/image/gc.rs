@@ -2,7 +2,8 @@
 //! store is at least `high_percent` full, unused images are removed, least recently used first,
 //! until it is at most `low_percent` full. An image is in use while a container made from it
 //! exists or a desired pod names it (so a pod still pulling, or waiting on its init containers,
-//! keeps its images).
+//! keeps its images); an image used or recorded less than `min_age` ago is not removed either
+//! (an air-gap import waiting for its pods).
 //!
 //! The decisions (`GcPolicy`, `removal_order`) are pure; `collect` applies them to a store and a
 //! disk measure, removing one image at a time and measuring again, since layers shared with kept
@@ -25,6 +26,9 @@ pub struct GcPolicy {
     pub low_percent: u8,
     /// How often disk usage is checked (a `statvfs`, nothing written).
     pub interval: Duration,
+    /// Images used or recorded more recently than this are kept (the kubelet's
+    /// `--minimum-image-ttl-duration`).
+    pub min_age: Duration,
 }
 
 /// Why a policy is refused. The names are `edged agent`'s flags.
@@ -39,12 +43,13 @@ pub enum GcPolicyError {
 }
 
 impl Default for GcPolicy {
-    /// The kubelet's defaults: 85 %, 80 %, every 5 minutes.
+    /// The kubelet's defaults: 85 %, 80 %, every 5 minutes, images older than 2 minutes.
     fn default() -> GcPolicy {
         GcPolicy {
             high_percent: 85,
             low_percent: 80,
             interval: Duration::from_secs(300),
+            min_age: Duration::from_secs(120),
         }
     }
 }
@@ -55,6 +60,7 @@ impl GcPolicy {
         high_percent: u8,
         low_percent: u8,
         interval: Duration,
+        min_age: Duration,
     ) -> Result<GcPolicy, GcPolicyError> {
         if high_percent > 100 {
             return Err(GcPolicyError::HighAbove100(high_percent));
@@ -72,6 +78,7 @@ impl GcPolicy {
             high_percent,
             low_percent,
             interval,
+            min_age,
         })
     }
 
@@ -126,15 +133,26 @@ pub struct ImageUse {
     pub last_used_ms: u64,
 }
 
-/// The images to remove, in order: those not `in_use`, least recently used first (ties by
-/// digest, so that the order is stable).
-pub fn removal_order(images: &[ImageUse], in_use: &HashSet<Digest>) -> Vec<Digest> {
+/// The images to remove, in order: those not `in_use` and last used at least `min_age` before
+/// `now_ms`, least recently used first (ties by digest, so that the order is stable).
+pub fn removal_order(
+    images: &[ImageUse],
+    in_use: &HashSet<Digest>,
+    now_ms: u64,
+    min_age: Duration,
+) -> Vec<Digest> {
     let mut latest: BTreeMap<&Digest, u64> = BTreeMap::new();
     for image in images.iter().filter(|i| !in_use.contains(&i.config)) {
         let entry = latest.entry(&image.config).or_default();
         *entry = (*entry).max(image.last_used_ms);
     }
-    let mut order: Vec<(u64, &Digest)> = latest.into_iter().map(|(d, t)| (t, d)).collect();
+    let old_enough =
+        |last_used_ms: u64| u128::from(now_ms.saturating_sub(last_used_ms)) >= min_age.as_millis();
+    let mut order: Vec<(u64, &Digest)> = latest
+        .into_iter()
+        .filter(|(_, t)| old_enough(*t))
+        .map(|(d, t)| (t, d))
+        .collect();
     order.sort();
     order.into_iter().map(|(_, d)| d.clone()).collect()
 }
@@ -160,7 +178,8 @@ pub enum GcError {
 /// Runs one collection on `store` if `measure` says it is due: first a sweep of blobs and
 /// layers no image reaches, then unused images one by one (see [`removal_order`]) until the
 /// policy is satisfied or nothing unused is left. `last_used_ms` holds when the agent last saw
-/// each image used; others count from when they were recorded. Returns `None` when not due.
+/// each image used; others count from when they were recorded. `now_ms` is the wall clock
+/// (milliseconds since the Unix epoch). Returns `None` when not due.
 ///
 /// The caller holds the store lock exclusive and computed `in_use` after taking it.
 pub fn collect(
@@ -168,6 +187,7 @@ pub fn collect(
     policy: &GcPolicy,
     in_use: &HashSet<Digest>,
     last_used_ms: &HashMap<Digest, u64>,
+    now_ms: u64,
     mut measure: impl FnMut() -> io::Result<DiskUsage>,
 ) -> Result<Option<GcReport>, GcError> {
     let mut measure = || {
@@ -195,7 +215,7 @@ pub fn collect(
         })
         .collect();
     let mut removed = Vec::new();
-    for config in removal_order(&images, in_use) {
+    for config in removal_order(&images, in_use, now_ms, policy.min_age) {
         if policy.is_satisfied(usage) {
             break;
         }
@@ -215,6 +235,7 @@ mod tests {
     use super::*;
     use crate::agent::image::oci::Manifest;
     use crate::agent::image::platform::HostPlatform;
+    use crate::agent::runtime::now_ms;
 
     const MIB: u64 = 1024 * 1024;
 
@@ -223,8 +244,10 @@ mod tests {
     }
 
     fn policy(high_percent: u8, low_percent: u8) -> GcPolicy {
-        GcPolicy::new(high_percent, low_percent, Duration::from_secs(1)).unwrap()
+        GcPolicy::new(high_percent, low_percent, SECOND, Duration::ZERO).unwrap()
     }
+
+    const SECOND: Duration = Duration::from_secs(1);
 
     fn usage(used_bytes: u64) -> DiskUsage {
         DiskUsage {
@@ -236,19 +259,19 @@ mod tests {
     #[test]
     fn a_policy_needs_low_below_high_and_high_at_most_100() {
         assert_eq!(
-            GcPolicy::new(101, 80, Duration::from_secs(1)),
+            GcPolicy::new(101, 80, SECOND, SECOND),
             Err(GcPolicyError::HighAbove100(101))
         );
         assert_eq!(
-            GcPolicy::new(80, 80, Duration::from_secs(1)),
+            GcPolicy::new(80, 80, SECOND, SECOND),
             Err(GcPolicyError::LowNotBelowHigh { low: 80, high: 80 })
         );
         assert_eq!(
-            GcPolicy::new(85, 80, Duration::ZERO),
+            GcPolicy::new(85, 80, Duration::ZERO, SECOND),
             Err(GcPolicyError::ZeroInterval)
         );
         assert_eq!(
-            GcPolicy::new(85, 80, Duration::from_secs(300)),
+            GcPolicy::new(85, 80, 300 * SECOND, 120 * SECOND),
             Ok(GcPolicy::default())
         );
     }
@@ -294,10 +317,36 @@ mod tests {
             },
         ];
         let in_use = HashSet::from([digest(3)]);
-        assert_eq!(removal_order(&images, &in_use), vec![digest(2), digest(1)]);
-        assert!(
-            removal_order(&images, &HashSet::from([digest(1), digest(2), digest(3)])).is_empty()
+        assert_eq!(
+            removal_order(&images, &in_use, 1_000, Duration::ZERO),
+            vec![digest(2), digest(1)]
         );
+        let all = HashSet::from([digest(1), digest(2), digest(3)]);
+        assert!(removal_order(&images, &all, 1_000, Duration::ZERO).is_empty());
+    }
+
+    #[test]
+    fn images_used_or_recorded_within_the_minimum_age_stay() {
+        let images = [
+            ImageUse {
+                config: digest(1),
+                last_used_ms: 10_000,
+            },
+            ImageUse {
+                config: digest(2),
+                last_used_ms: 70_000,
+            },
+        ];
+        let none = HashSet::new();
+        assert_eq!(
+            removal_order(&images, &none, 130_000, 120 * SECOND),
+            vec![digest(1)]
+        );
+        assert_eq!(
+            removal_order(&images, &none, 190_000, 120 * SECOND),
+            vec![digest(1), digest(2)]
+        );
+        assert!(removal_order(&images, &none, 100_000, 120 * SECOND).is_empty());
     }
 
     /// Records an image of one layer holding `size_bytes` of a repeated `fill` byte.
@@ -362,15 +411,30 @@ mod tests {
         let in_use = HashSet::from([running.clone()]);
         // Below the high mark: nothing happens.
         assert_eq!(
-            collect(&store, &policy(90, 10), &in_use, &last_used, measure).unwrap(),
+            collect(
+                &store,
+                &policy(90, 10),
+                &in_use,
+                &last_used,
+                now_ms(),
+                measure
+            )
+            .unwrap(),
             None
         );
         assert_eq!(store.list().len(), 4);
         // Above it: the two least recently used unused images go (one would leave 30 %), and
         // the third stays since 20 % is below the low mark.
-        let report = collect(&store, &policy(35, 25), &in_use, &last_used, measure)
-            .unwrap()
-            .unwrap();
+        let report = collect(
+            &store,
+            &policy(35, 25),
+            &in_use,
+            &last_used,
+            now_ms(),
+            measure,
+        )
+        .unwrap()
+        .unwrap();
         let mut removed = names(&report);
         removed.sort();
         assert_eq!(removed, ["flotilla.test/newest:1", "flotilla.test/old:1"]);
@@ -381,9 +445,16 @@ mod tests {
         // Their blobs and layers are gone too; the kept images are whole.
         assert_eq!(store.disk_usage_bytes() / MIB, 4);
         // A low mark out of reach removes every unused image and nothing in use.
-        let report = collect(&store, &policy(1, 0), &in_use, &last_used, measure)
-            .unwrap()
-            .unwrap();
+        let report = collect(
+            &store,
+            &policy(1, 0),
+            &in_use,
+            &last_used,
+            now_ms(),
+            measure,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(names(&report), ["flotilla.test/recent:1"]);
         assert_eq!(
             store

@@ -134,7 +134,8 @@ impl ImageService {
         let report = tokio::task::spawn_blocking(move || {
             let _lock = lock;
             let root = store.root().to_path_buf();
-            let report = gc::collect(&store, &policy, &in_use, &last_used, || {
+            let now_ms = crate::agent::runtime::now_ms();
+            let report = gc::collect(&store, &policy, &in_use, &last_used, now_ms, || {
                 DiskUsage::measure(&root)
             });
             let kept: HashSet<Digest> = store.list().into_iter().map(|r| r.config).collect();

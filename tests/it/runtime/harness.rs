@@ -267,7 +267,8 @@ pub struct TestAgent {
     pub manifests: PathBuf,
     pub socket: PathBuf,
     pub log: PathBuf,
-    /// More `edged agent` flags, used by every start.
+    /// More `edged agent` flags, used by every start. By default image garbage collection
+    /// waits for a full disk, so that tests do not depend on how full the host's disk is.
     pub extra_args: Vec<String>,
     child: Option<std::process::Child>,
 }
@@ -302,7 +303,14 @@ impl TestAgent {
             manifests,
             socket,
             log,
-            extra_args: Vec::new(),
+            extra_args: [
+                "--image-gc-high-percent",
+                "100",
+                "--image-gc-low-percent",
+                "99",
+            ]
+            .map(str::to_string)
+            .to_vec(),
             child: None,
         }
     }

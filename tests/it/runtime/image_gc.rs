@@ -101,6 +101,8 @@ fn above_the_high_mark_unused_images_go_least_recently_used_first_until_the_low_
         &LOW_PERCENT.to_string(),
         "--image-gc-interval-seconds",
         "1",
+        "--image-gc-min-age-seconds",
+        "0",
     ]
     .map(str::to_string)
     .to_vec();
