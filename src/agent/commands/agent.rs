@@ -16,7 +16,12 @@ pub struct Args {
     #[arg(long, env = "FLOTILLA_URL", conflicts_with = "standalone")]
     pub master: Option<String>,
     /// Join token from `edgectl token create` (needed on the first start only).
-    #[arg(long, env = "FLOTILLA_TOKEN", hide_env_values = true, conflicts_with = "standalone")]
+    #[arg(
+        long,
+        env = "FLOTILLA_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "standalone"
+    )]
     pub join: Option<String>,
     /// A label of this node, KEY=VALUE (repeatable).
     #[arg(long = "node-label", value_name = "KEY=VALUE")]

@@ -92,7 +92,9 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     if !nix::unistd::geteuid().is_root() {
-        anyhow::bail!("edged server must run as root (its agent creates namespaces, cgroups and mounts)");
+        anyhow::bail!(
+            "edged server must run as root (its agent creates namespaces, cgroups and mounts)"
+        );
     }
     let mut agent_args = args.agent_args()?;
     let config = args.master.into_config();
