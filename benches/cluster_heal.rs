@@ -607,8 +607,9 @@ impl Cluster {
         self.edgectl(&["apply", "-f", manifest.to_str().unwrap()]);
     }
 
-    /// Polls `done` every 100 ms until it holds; the time it took. API errors are retried
-    /// (a master under load may be slow) until the patience runs out.
+    /// Polls `done` every 100 ms until it holds; the time it took. `Err` (an API error, or
+    /// what is still missing) is retried like `false` (a master under load may be slow) until
+    /// the patience runs out, then reported.
     fn wait(&self, what: &str, mut done: impl FnMut(&Cluster) -> Result<bool, String>) -> Duration {
         let started = Instant::now();
         let mut last_error = String::new();
@@ -620,7 +621,7 @@ impl Cluster {
             }
             if started.elapsed() > PATIENCE {
                 self.fail(&format!(
-                    "waited {} s for {what} (last API error: {last_error})",
+                    "waited {} s for {what} (last: {last_error})",
                     PATIENCE.as_secs()
                 ));
             }
@@ -648,7 +649,16 @@ impl Cluster {
     fn clear(&self) {
         self.edgectl(&["delete", "deployment", DEPLOYMENT]);
         self.wait("the Deployment's pods gone", |c| {
-            Ok(c.api().pods()?.is_empty() && c.container_processes(&c.cgroup_root) == 0)
+            let pods = c.api().pods()?;
+            let processes: Vec<usize> = (0..AGENTS)
+                .map(|a| c.container_processes(&c.agent_cgroup(a)))
+                .collect();
+            if pods.is_empty() && processes.iter().all(|&p| p == 0) {
+                return Ok(true);
+            }
+            Err(format!(
+                "pods listed (node, running): {pods:?}; container processes per agent: {processes:?}"
+            ))
         });
     }
 }
@@ -699,6 +709,19 @@ impl Drop for Cluster {
                 .collect::<Vec<_>>(),
         );
         remove_cgroups(&self.cgroup_root);
+        if std::thread::panicking() {
+            // The daemons' logs outlive a failure, for the post-mortem.
+            let kept = std::env::temp_dir().join(format!("{}-logs", self.cgroup_root));
+            let _ = std::fs::remove_dir_all(&kept);
+            if std::fs::rename(self.run_dir.join("logs"), &kept).is_err() {
+                let _ = Command::new("cp")
+                    .arg("-a")
+                    .arg(self.run_dir.join("logs"))
+                    .arg(&kept)
+                    .status();
+            }
+            eprintln!("the daemons' logs are kept in {}", kept.display());
+        }
         let _ = std::fs::remove_dir_all(&self.run_dir);
         self.lab.take();
         self.dir.take();
@@ -947,13 +970,21 @@ fn footprint(cluster: &Cluster, pods: usize, settle: Duration, idle: Duration) -
         cpu_percent: (cpu_ticks(pid) - ticks) as f64 / clock_ticks_per_s() as f64 / seconds * 100.0,
         written: write_bytes(pid) - written,
     };
-    let running = cluster
-        .api()
-        .pods()
-        .unwrap_or_default()
-        .iter()
-        .filter(|(_, running)| *running)
-        .count();
+    // The client's connection may have been closed while idle: retry errors, not answers.
+    let listed = (0..5)
+        .map(|_| {
+            let answer = cluster.api().pods();
+            if answer.is_err() {
+                pause(Duration::from_secs(1));
+            }
+            answer
+        })
+        .find(Result::is_ok)
+        .unwrap_or_else(|| cluster.api().pods());
+    let running = match listed {
+        Ok(listed) => listed.iter().filter(|(_, running)| *running).count(),
+        Err(e) => cluster.fail(&format!("listing pods after the idle window: {e}")),
+    };
     if running != pods {
         cluster.fail(&format!(
             "{running} of {pods} pods Running after the idle window"
