@@ -1,6 +1,7 @@
-//! The agent process: wires the image service, the engine, the pod manager and the local
-//! socket together (`Agent`), and runs standalone mode (`run_standalone`): the manifest
-//! directory and the air-gap image directory watched with inotify, nothing done while idle.
+//! The agent process: wires the image service, the engine, the pod manager, the local socket
+//! and the image garbage collector together (`Agent`, used by both modes), and runs standalone
+//! mode (`run_standalone`): the manifest directory and the air-gap image directory watched with
+//! inotify, nothing done while idle but a disk-usage check every `image_gc.interval`.
 //!
 //! Stopping the agent leaves its pods running: a restarted agent re-adopts them (see
 //! `runtime::engine`). Pods stop when they leave the desired set.
@@ -11,20 +12,22 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::agent::image::gc::GcPolicy;
 use crate::agent::image::platform::HostPlatform;
 use crate::agent::image::pull::Puller;
 use crate::agent::image::registries::RegistriesConfig;
-use crate::agent::image::service::ImageService;
-use crate::agent::image::{Digest, ImageStore};
+use crate::agent::image::service::{GcOutcome, ImageService};
+use crate::agent::image::{Digest, ImageRef, ImageStore};
 use crate::agent::pods::{ObjectSet, PodManager, StatusMap, WorkerContext};
 use crate::agent::runtime::engine::{Engine, EngineConfig};
+use crate::agent::runtime::ContainerRuntime;
 use crate::agent::standalone::ManifestDir;
 use crate::api;
 
 /// How long the manifest directory must be quiet before it is rescanned.
 const MANIFEST_SETTLE: Duration = Duration::from_millis(20);
-/// How often disk usage is checked for image garbage collection (a read, no write).
-const IMAGE_GC_INTERVAL: Duration = Duration::from_secs(300);
+/// A collection that found a pull or an import under way tries again this soon.
+const IMAGE_GC_BUSY_RETRY: Duration = Duration::from_secs(5);
 
 /// Why the agent stopped.
 #[derive(Debug, thiserror::Error)]
@@ -53,8 +56,8 @@ pub struct AgentConfig {
     pub socket: PathBuf,
     /// k3s-style registries.yaml.
     pub registries: PathBuf,
-    /// Unused images are removed while the data directory's file system is fuller than this.
-    pub image_gc_high_percent: u8,
+    /// When unused images are removed (thresholds on the image store's file system).
+    pub image_gc: GcPolicy,
 }
 
 impl AgentConfig {
@@ -64,7 +67,7 @@ impl AgentConfig {
             engine: EngineConfig::new(data_dir),
             socket: PathBuf::from(crate::agent::socket::DEFAULT_SOCKET),
             registries: PathBuf::from(crate::agent::image::registries::DEFAULT_PATH),
-            image_gc_high_percent: 85,
+            image_gc: GcPolicy::default(),
         }
     }
 
@@ -81,16 +84,121 @@ pub struct Agent {
     pub manager: PodManager<Arc<Engine>>,
     /// ConfigMaps and Secrets pods may use.
     pub objects: Arc<ObjectSet>,
+    /// Images the desired pods name; `None` until the first desired set.
+    desired_images: watch::Sender<Option<DesiredImages>>,
     socket_stop: Option<tokio::sync::oneshot::Sender<()>>,
     socket_task: tokio::task::JoinHandle<Result<(), crate::agent::socket::SocketError>>,
+    gc_stop: Option<tokio::sync::oneshot::Sender<()>>,
+    gc_task: tokio::task::JoinHandle<()>,
 }
 
-/// Percentage of the file system holding `path` in use.
-fn disk_used_percent(path: &Path) -> Option<u8> {
-    let stat = nix::sys::statvfs::statvfs(path).ok()?;
-    let total = stat.blocks() as u64;
-    let free = stat.blocks_available() as u64;
-    (total > 0).then(|| (100 * (total - free) / total) as u8)
+/// The image references of the desired pods (containers and init containers).
+type DesiredImages = Arc<Vec<ImageRef>>;
+
+fn desired_images(pods: &[api::Pod]) -> DesiredImages {
+    let mut images: Vec<ImageRef> = pods
+        .iter()
+        .flat_map(|pod| pod.spec.init_containers.iter().chain(&pod.spec.containers))
+        .filter_map(|container| container.image.as_deref()?.parse().ok())
+        .collect();
+    images.sort();
+    images.dedup();
+    Arc::new(images)
+}
+
+/// What the image garbage collector reads: the images, the runtime's containers and the
+/// desired pods' images. It holds no `Agent`, so that the cluster loop can unwrap its `Arc`.
+struct ImageCollector {
+    images: Arc<ImageService>,
+    engine: Arc<Engine>,
+    desired: watch::Receiver<Option<DesiredImages>>,
+    policy: GcPolicy,
+}
+
+impl ImageCollector {
+    /// One collection attempt. Images in use: those of every container the runtime knows
+    /// (running, exited, adopted, being removed) and those the desired pods name, whether
+    /// their pods run, pull or wait on init containers.
+    async fn collect_once(&self) -> GcOutcome {
+        // The usual case, every interval: one `statvfs`, nothing read or written.
+        match self.images.is_collection_due(&self.policy) {
+            Ok(true) => {}
+            Ok(false) => return GcOutcome::NotDue,
+            Err(e) => {
+                tracing::warn!(error = %e, "image garbage collection");
+                return GcOutcome::NotDue;
+            }
+        }
+        let lock = match self.images.try_lock_for_collection() {
+            Ok(Some(lock)) => lock,
+            Ok(None) => return GcOutcome::Busy,
+            Err(e) => {
+                tracing::warn!(error = %e, "image garbage collection");
+                return GcOutcome::NotDue;
+            }
+        };
+        let containers: HashSet<Digest> = self
+            .engine
+            .list_containers()
+            .await
+            .iter()
+            .filter_map(|c| c.labels.get(crate::agent::pods::naming::LABEL_IMAGE_ID))
+            .filter_map(|id| id.parse().ok())
+            .collect();
+        let desired = self
+            .desired
+            .borrow()
+            .as_ref()
+            .map(|d| d.as_ref().clone())
+            .unwrap_or_default();
+        match self
+            .images
+            .collect_garbage(lock, self.policy, containers, desired)
+            .await
+        {
+            Ok(GcOutcome::Collected(report)) => {
+                tracing::info!(
+                    removed = ?report.removed.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+                    disk_used_percent_before = report.before.used_percent(),
+                    disk_used_percent_after = report.after.used_percent(),
+                    freed_bytes = report.after.available_bytes.saturating_sub(report.before.available_bytes),
+                    "image garbage collection"
+                );
+                if !self.policy.is_satisfied(report.after) {
+                    tracing::warn!(
+                        disk_used_percent = report.after.used_percent(),
+                        low_percent = self.policy.low_percent,
+                        "every unused image is gone and the disk is still above the low mark"
+                    );
+                }
+                GcOutcome::Collected(report)
+            }
+            Ok(outcome) => outcome,
+            Err(e) => {
+                tracing::warn!(error = %e, "image garbage collection");
+                GcOutcome::NotDue
+            }
+        }
+    }
+
+    /// Collects once the first desired set is known (before it, images of pods about to be
+    /// started are unknown), then every `policy.interval`, until `stop`.
+    async fn run(mut self, mut stop: tokio::sync::oneshot::Receiver<()>) {
+        tokio::select! {
+            known = self.desired.wait_for(Option::is_some) => if known.is_err() { return },
+            _ = &mut stop => return,
+        }
+        loop {
+            let next = match self.collect_once().await {
+                GcOutcome::Busy => IMAGE_GC_BUSY_RETRY.min(self.policy.interval),
+                _ => self.policy.interval,
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(next) => {}
+                _ = &mut stop => return,
+            }
+        }
+    }
 }
 
 impl Agent {
@@ -131,6 +239,15 @@ impl Agent {
             statuses,
         };
         let manager = PodManager::new(ctx).await;
+        let (desired_images, desired) = watch::channel(None);
+        let (gc_stop, gc_stopped) = tokio::sync::oneshot::channel::<()>();
+        let collector = ImageCollector {
+            images: images.clone(),
+            engine: engine.clone(),
+            desired,
+            policy: config.image_gc,
+        };
+        let gc_task = tokio::spawn(collector.run(gc_stopped));
         let (socket_stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let socket_path = config.socket.clone();
         let views = manager.statuses();
@@ -147,14 +264,20 @@ impl Agent {
             engine,
             manager,
             objects,
+            desired_images,
             socket_stop: Some(socket_stop),
             socket_task,
+            gc_stop: Some(gc_stop),
+            gc_task,
         })
     }
 
     /// Replaces the desired pods (the cluster loop's entry point; standalone calls it on every
     /// manifest change).
     pub async fn set_desired(&self, pods: Vec<api::Pod>) {
+        // Before the workers start: an image a worker readies is already protected.
+        self.desired_images
+            .send_replace(Some(desired_images(&pods)));
         self.manager.set_desired(pods).await;
     }
 
@@ -162,36 +285,17 @@ impl Agent {
         self.manager.statuses()
     }
 
-    /// Removes unused images while the disk is fuller than the threshold.
-    pub async fn collect_images(&self) {
-        let Some(used) = disk_used_percent(self.config.data_dir()) else {
-            return;
-        };
-        if used <= self.config.image_gc_high_percent {
-            return;
+    /// Runs one image garbage collection now (the agent also runs them every
+    /// `image_gc.interval`).
+    pub async fn collect_images(&self) -> GcOutcome {
+        ImageCollector {
+            images: self.images.clone(),
+            engine: self.engine.clone(),
+            desired: self.desired_images.subscribe(),
+            policy: self.config.image_gc,
         }
-        let in_use: HashSet<Digest> = self
-            .manager
-            .statuses()
-            .borrow()
-            .values()
-            .flat_map(|v| {
-                v.status
-                    .container_statuses
-                    .iter()
-                    .chain(&v.status.init_container_statuses)
-            })
-            .filter_map(|c| c.image_id.parse().ok())
-            .collect();
-        let store = self.images.store().clone();
-        let freed = tokio::task::spawn_blocking(move || store.garbage_collect(&in_use, 0)).await;
-        if let Ok(Ok(bytes)) = freed {
-            tracing::info!(
-                freed_bytes = bytes,
-                disk_used_percent = used,
-                "image garbage collection"
-            );
-        }
+        .collect_once()
+        .await
     }
 
     /// Stops serving; pods keep running.
@@ -199,7 +303,11 @@ impl Agent {
         if let Some(stop) = self.socket_stop.take() {
             let _ = stop.send(());
         }
+        if let Some(stop) = self.gc_stop.take() {
+            let _ = stop.send(());
+        }
         let _ = (&mut self.socket_task).await;
+        let _ = (&mut self.gc_task).await;
     }
 }
 
@@ -240,8 +348,6 @@ pub async fn run_standalone(
     tracing::info!(pods = pods.len(), manifests = %manifests.display(), "standalone agent running");
     agent.set_desired(pods).await;
     crate::systemd::notify_ready("running pods");
-    let mut gc = tokio::time::interval(IMAGE_GC_INTERVAL);
-    gc.tick().await;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -258,7 +364,6 @@ pub async fn run_standalone(
                     }
                 }
             }
-            _ = gc.tick() => agent.collect_images().await,
             _ = &mut shutdown => break,
         }
     }

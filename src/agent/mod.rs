@@ -12,7 +12,9 @@
 //! - `runtime`: the `ContainerRuntime` trait, its libcontainer engine and a recording fake. Only
 //!   `runtime::youki` imports libcontainer, and it only runs in the single-threaded helper
 //!   process (`edged runtime-helper`), never in the multi-threaded agent.
-//! - `image`: content-addressed store, safe extraction, archive import, registry pull.
+//! - `image`: content-addressed store, safe extraction, archive import, registry pull, and
+//!   garbage collection of unused images above a disk-usage mark (`image::gc`, run by `daemon`
+//!   in both modes).
 //! - `network`: bridge, veth, IPAM, nftables; `logs`: CRI log files; `socket`: `edged ps`/`logs`.
 //! - `check`: `edged check`; `commands`: the `edged` subcommands this module owns.
 //!
@@ -31,4 +33,5 @@ pub mod reconcile;
 pub mod runtime;
 pub mod socket;
 pub mod standalone;
+pub mod stats;
 pub mod sync;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 
 use crate::agent::daemon::{self, AgentConfig};
+use crate::agent::image::gc::GcPolicy;
 use crate::agent::logs::LogLimits;
 use crate::agent::network::NetworkConfig;
 use crate::agent::sync::cluster::{run_cluster_agent, ClusterArgs};
@@ -68,9 +69,21 @@ pub struct Args {
     /// Log files kept per container, the current one included.
     #[arg(long, default_value_t = 3)]
     pub log_max_files: u32,
-    /// Unused images are deleted while the data file system is fuller than this (percent).
+    /// Image garbage collection starts when the file system holding the images is at least
+    /// this full (percent): unused images are deleted, least recently used first.
     #[arg(long, default_value_t = 85)]
     pub image_gc_high_percent: u8,
+    /// Image garbage collection stops once the file system is at most this full (percent,
+    /// below the high mark).
+    #[arg(long, default_value_t = 80)]
+    pub image_gc_low_percent: u8,
+    /// How often the disk usage is checked for image garbage collection (the first check
+    /// follows the first set of pods).
+    #[arg(long, default_value_t = 300)]
+    pub image_gc_interval_seconds: u64,
+    /// Images used or imported more recently than this are never collected.
+    #[arg(long, default_value_t = 120)]
+    pub image_gc_min_age_seconds: u64,
 }
 
 impl Args {
@@ -85,7 +98,12 @@ impl Args {
         let mut config = AgentConfig::new(&node_name, &self.data_dir);
         config.socket = self.socket.clone();
         config.registries = self.registries.clone();
-        config.image_gc_high_percent = self.image_gc_high_percent;
+        config.image_gc = GcPolicy::new(
+            self.image_gc_high_percent,
+            self.image_gc_low_percent,
+            std::time::Duration::from_secs(self.image_gc_interval_seconds),
+            std::time::Duration::from_secs(self.image_gc_min_age_seconds),
+        )?;
         config.engine.run_dir = self.run_dir.clone();
         config.engine.cgroup_parent = self.cgroup_parent.trim_matches('/').to_string();
         config.engine.log_limits = LogLimits {

@@ -9,6 +9,7 @@ use crate::agent::image::import::import_path;
 use crate::agent::image::platform::HostPlatform;
 use crate::agent::image::pull::{PullProgress, Puller};
 use crate::agent::image::registries::RegistriesConfig;
+use crate::agent::image::store::LockMode;
 use crate::agent::image::{ImageRef, ImageStore};
 
 #[derive(Debug, clap::Args)]
@@ -66,6 +67,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         } => {
             let reference: ImageRef = reference.parse()?;
             let puller = Puller::new(RegistriesConfig::load(registries)?);
+            // Kept until the image is recorded: the agent's collector does not sweep the
+            // blobs meanwhile.
+            let lock_store = store.clone();
+            let _lock =
+                tokio::task::spawn_blocking(move || lock_store.lock(LockMode::Shared, true))
+                    .await??;
             let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
             let last = std::sync::Mutex::new(0u64);
             let report = move |p: PullProgress| {
@@ -114,9 +121,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             let reference: ImageRef = reference.parse()?;
             store.remove(&reference)?;
             let store_gc = store.clone();
-            // Sweep what no image uses any more (in-use images of running pods stay recorded).
+            // Sweep what no image uses any more, once no pull or import is under way.
             tokio::task::spawn_blocking(move || {
-                store_gc.garbage_collect(&Default::default(), u64::MAX)
+                let _lock = store_gc.lock(LockMode::Exclusive, true)?;
+                store_gc.sweep()
             })
             .await??;
             println!("removed {reference}");

@@ -14,7 +14,7 @@ use super::compression;
 use super::digest::Digest;
 use super::oci::{self, Descriptor, DockerArchiveEntry, Index, Manifest};
 use super::reference::ImageRef;
-use super::store::{ImageRecord, ImageStore, StoreError};
+use super::store::{ImageRecord, ImageStore, LockMode, StoreError};
 
 /// Why an import failed. Every variant names the file it was importing.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +49,13 @@ pub enum ImportError {
 /// Imports the layout or archive at `path`. Images named only by a tag (`1.0`) are named after
 /// the file (`busybox.tar` → `busybox:1.0`).
 pub fn import_path(store: &ImageStore, path: &Path) -> Result<Vec<ImageRecord>, ImportError> {
+    // Blobs land before the images naming them are recorded: no sweep meanwhile.
+    let _lock = store
+        .lock(LockMode::Shared, true)
+        .map_err(|source| ImportError::Store {
+            path: path.to_path_buf(),
+            source,
+        })?;
     let meta = fs::metadata(path).map_err(|source| ImportError::Io {
         path: path.to_path_buf(),
         source,

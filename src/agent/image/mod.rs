@@ -2,6 +2,7 @@
 pub mod compression;
 pub mod digest;
 pub mod extract;
+pub mod gc;
 pub mod import;
 pub mod oci;
 pub mod platform;

@@ -4,7 +4,7 @@
 //! On disk: `blobs/sha256/<hex>` (manifests, configs, compressed layers), `layers/<diff-id hex>/`
 //! (one unpacked layer, renamed into place only when complete and verified), `refs.json` (written
 //! only when it changes, atomically), `tmp/` (in-flight downloads and extractions, emptied at
-//! start-up).
+//! start-up), `gc.lock` (keeps sweeps away from in-flight pulls and imports).
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io::{self, Read, Write};
@@ -101,6 +101,21 @@ struct RefTable {
     images: BTreeMap<String, ImageRecord>,
 }
 
+/// How [`ImageStore::lock`] is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    /// Pulls and imports: any number at once.
+    Shared,
+    /// Sweeps: alone.
+    Exclusive,
+}
+
+/// The store's lock, released when dropped.
+#[derive(Debug)]
+pub struct StoreLock {
+    _lock: nix::fcntl::Flock<fs::File>,
+}
+
 /// The image store. Blocking file I/O: call from a blocking thread.
 pub struct ImageStore {
     root: PathBuf,
@@ -115,10 +130,18 @@ impl ImageStore {
             let path = root.join(dir);
             fs::create_dir_all(&path).map_err(io_at(&path))?;
         }
-        // Leftovers of an interrupted download or extraction are never valid.
+        // Leftovers of an interrupted download or extraction are never valid; those of a live
+        // process (the agent, while `edged image ls` opens the store) are in flight.
         let tmp = root.join("tmp");
         for entry in fs::read_dir(&tmp).map_err(io_at(&tmp))?.flatten() {
-            let _ = remove_path(&entry.path());
+            let owner_alive = entry
+                .file_name()
+                .to_str()
+                .and_then(temp_owner_pid)
+                .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+            if !owner_alive {
+                let _ = remove_path(&entry.path());
+            }
         }
         let refs_path = root.join("refs.json");
         let refs = match fs::read(&refs_path) {
@@ -505,24 +528,62 @@ impl ImageStore {
         dir_size(&self.root.join("blobs")) + dir_size(&self.root.join("layers"))
     }
 
-    /// Deletes blobs and layers that no recorded image uses, and — while the store is above
-    /// `threshold_bytes` — the least recently recorded images not in `in_use` (config digests of
-    /// images with containers). Returns the bytes freed.
-    pub fn garbage_collect(
-        &self,
-        in_use: &HashSet<Digest>,
-        threshold_bytes: u64,
-    ) -> Result<u64, StoreError> {
-        let before = self.disk_usage_bytes();
-        if before > threshold_bytes {
-            self.update_refs(|refs| refs.images.retain(|_, r| in_use.contains(&r.config)))?;
-        }
-        self.sweep()?;
-        Ok(before.saturating_sub(self.disk_usage_bytes()))
+    /// Forgets every reference to the image whose config is `config`; returns the references
+    /// forgotten. Its blobs and layers go at the next sweep.
+    pub fn remove_image(&self, config: &Digest) -> Result<Vec<ImageRef>, StoreError> {
+        let mut removed = Vec::new();
+        self.update_refs(|refs| {
+            refs.images.retain(|_, record| {
+                let keep = record.config != *config;
+                if !keep {
+                    removed.push(record.reference.clone());
+                }
+                keep
+            })
+        })?;
+        Ok(removed)
     }
 
-    /// Removes every blob and layer no recorded image reaches.
-    fn sweep(&self) -> Result<(), StoreError> {
+    /// When the image was recorded in this store, in milliseconds since the Unix epoch: the
+    /// modification time of its config blob (written once, when the image first arrived).
+    pub fn recorded_at_ms(&self, record: &ImageRecord) -> u64 {
+        fs::metadata(self.blob_path(&record.config))
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_millis() as u64)
+    }
+
+    /// Takes the store's lock. Writers of blobs that no recorded image references yet (pulls,
+    /// imports) hold it shared; a sweep, which deletes such blobs, holds it exclusive. It is a
+    /// `flock` on `<root>/gc.lock`, so it also keeps apart the agent and `edged image`
+    /// commands. Without `wait`, `Ok(None)` means someone else holds it.
+    pub fn lock(&self, mode: LockMode, wait: bool) -> Result<Option<StoreLock>, StoreError> {
+        let path = self.root.join("gc.lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_at(&path))?;
+        let arg = match (mode, wait) {
+            (LockMode::Shared, true) => nix::fcntl::FlockArg::LockShared,
+            (LockMode::Shared, false) => nix::fcntl::FlockArg::LockSharedNonblock,
+            (LockMode::Exclusive, true) => nix::fcntl::FlockArg::LockExclusive,
+            (LockMode::Exclusive, false) => nix::fcntl::FlockArg::LockExclusiveNonblock,
+        };
+        match nix::fcntl::Flock::lock(file, arg) {
+            Ok(lock) => Ok(Some(StoreLock { _lock: lock })),
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) if !wait => Ok(None),
+            Err((_, e)) => Err(io_at(&path)(e.into())),
+        }
+    }
+
+    /// Removes every blob and layer no recorded image reaches. Hold the lock exclusive
+    /// ([`ImageStore::lock`]): an in-flight pull's blobs are not referenced yet.
+    pub fn sweep(&self) -> Result<(), StoreError> {
+        // Another process (`edged image import`) may have recorded images since.
+        self.reload();
         let refs = self.refs.lock().expect("refs lock");
         let mut blobs = HashSet::new();
         let mut layers = HashSet::new();
@@ -588,6 +649,14 @@ pub(crate) fn remove_path(path: &Path) -> io::Result<()> {
     }
 }
 
+/// The process that made a temporary name (`<what>-<pid>-<counter>-<time>`).
+fn temp_owner_pid(name: &str) -> Option<u32> {
+    let mut parts = name.rsplitn(4, '-');
+    let (_time, _counter, pid) = (parts.next()?, parts.next()?, parts.next()?);
+    parts.next()?;
+    pid.parse().ok()
+}
+
 /// A suffix that keeps concurrent temporary names apart: pid, a counter and the time.
 pub(crate) fn unique_suffix() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -598,4 +667,28 @@ pub(crate) fn unique_suffix() -> String {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     format!("{}-{n}-{nanos:x}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opening_the_store_keeps_temporary_files_of_live_processes_only() {
+        let dir = tempfile::tempdir().unwrap();
+        ImageStore::open(dir.path(), HostPlatform::detect()).unwrap();
+        let tmp = dir.path().join("tmp");
+        let live = tmp.join(format!("blob-{}-0-1f", std::process::id()));
+        // Above the kernel's pid_max limit: never a live process.
+        let dead = tmp.join("pull-999999999-3-2e");
+        let unnamed = tmp.join("leftover");
+        for path in [&live, &dead, &unnamed] {
+            fs::write(path, b"x").unwrap();
+        }
+        ImageStore::open(dir.path(), HostPlatform::detect()).unwrap();
+        assert!(live.exists());
+        assert!(!dead.exists() && !unnamed.exists());
+        assert_eq!(temp_owner_pid("refs-12-0-a"), Some(12));
+        assert_eq!(temp_owner_pid("12-0-a"), None);
+    }
 }

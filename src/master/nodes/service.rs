@@ -27,6 +27,7 @@ use super::lifecycle::{NodeLifecycle, NodeTimings, NotReadyCause, Transition};
 use super::node_object;
 use super::pod_cidr::{PodCidrAllocator, PodCidrError};
 use super::pod_status::{PodKey, PodStatusTable};
+use crate::master::tunnel::{Tunnel, TunnelConfig};
 
 /// Attempts at a Node write that keeps losing races with other writers.
 pub const NODE_WRITE_ATTEMPTS_MAX: u32 = 3;
@@ -108,6 +109,11 @@ pub struct NodesService<B> {
     config: NodesConfig,
     epoch: Epoch,
     core: Mutex<Core>,
+    /// The reverse tunnel to the agents (logs, exec, statistics).
+    tunnel: Arc<Tunnel>,
+    /// Wakes the lifecycle loop when the first node appears (with none it sleeps: an idle
+    /// master without nodes makes no wake-ups at all).
+    node_appeared: tokio::sync::Notify,
 }
 
 fn unix_s(t: SystemTime) -> i64 {
@@ -170,6 +176,8 @@ impl<B: NodeBackend> NodesService<B> {
             config,
             epoch,
             core: Mutex::new(core),
+            tunnel: Arc::new(Tunnel::new(epoch, TunnelConfig::default())),
+            node_appeared: tokio::sync::Notify::new(),
         });
         for name in names {
             service.refresh(&name)?;
@@ -187,6 +195,11 @@ impl<B: NodeBackend> NodesService<B> {
 
     pub fn config(&self) -> &NodesConfig {
         &self.config
+    }
+
+    /// The reverse tunnel to this master's agents.
+    pub fn tunnel(&self) -> &Arc<Tunnel> {
+        &self.tunnel
     }
 
     fn core(&self) -> MutexGuard<'_, Core> {
@@ -277,6 +290,7 @@ impl<B: NodeBackend> NodesService<B> {
         {
             let mut core = self.core();
             core.lifecycle.adopt(plan.node.clone(), now);
+            self.node_appeared.notify_one();
             core.facts
                 .entry(plan.node.clone())
                 .or_default()
@@ -636,12 +650,14 @@ impl<B: NodeBackend> NodesService<B> {
                         core.cidrs.release(&node);
                         // Dropping the sender ends this node's long-polls.
                         core.facts.remove(&node);
+                        self.tunnel.forget_node(&node);
                     }
                     EventType::Added if !core.lifecycle.knows(&node) => {
                         // A Node created through the API (not by a join) is adopted like one
                         // found at start-up: it gets the grace period to heartbeat.
                         core.lifecycle.adopt(node.clone(), Instant::now());
                         core.facts.entry(node).or_default();
+                        self.node_appeared.notify_one();
                     }
                     _ => {}
                 }
@@ -652,6 +668,11 @@ impl<B: NodeBackend> NodesService<B> {
         if let Err(e) = result {
             tracing::warn!(error = %e, "node service could not follow a store change");
         }
+    }
+
+    /// Whether the node is registered (joined, or found in the store at start-up).
+    pub fn is_registered(&self, node: &NodeName) -> bool {
+        self.core().lifecycle.knows(node)
     }
 
     /// Whether the node's agent sent its whole status since this master started (until then
@@ -761,6 +782,19 @@ impl<B: NodeBackend> NodesService<B> {
         let mut interval = tokio::time::interval(self.config.tick_interval);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            if self.core().facts.is_empty() {
+                // Nothing to watch over: sleep until a node joins or is created.
+                self.flush_statuses(Instant::now(), true);
+                tokio::select! {
+                    _ = self.node_appeared.notified() => interval.reset(),
+                    changed = shutdown.changed() => {
+                        if changed.is_err() || *shutdown.borrow() {
+                            break;
+                        }
+                    }
+                }
+                continue;
+            }
             tokio::select! {
                 _ = interval.tick() => self.tick(Instant::now(), SystemTime::now()),
                 changed = shutdown.changed() => {

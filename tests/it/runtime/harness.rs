@@ -267,6 +267,9 @@ pub struct TestAgent {
     pub manifests: PathBuf,
     pub socket: PathBuf,
     pub log: PathBuf,
+    /// More `edged agent` flags, used by every start. By default image garbage collection
+    /// waits for a full disk, so that tests do not depend on how full the host's disk is.
+    pub extra_args: Vec<String>,
     child: Option<std::process::Child>,
 }
 
@@ -278,6 +281,13 @@ impl TestAgent {
 
     /// Starts an agent, with or without the busybox image in its air-gap directory.
     pub fn start_with_images(busybox: bool) -> TestAgent {
+        let mut agent = Self::prepare(busybox);
+        agent.spawn();
+        agent
+    }
+
+    /// A test node ready for an agent, not started yet (see [`TestAgent::spawn`]).
+    pub fn prepare(busybox: bool) -> TestAgent {
         let settings = NodeSettings::new();
         let import = settings.data_dir().join("images/import");
         fs::create_dir_all(&import).unwrap();
@@ -288,15 +298,21 @@ impl TestAgent {
         fs::create_dir_all(&manifests).unwrap();
         let socket = settings.dir.path().join("agent.sock");
         let log = settings.dir.path().join("agent.log");
-        let mut agent = TestAgent {
+        TestAgent {
             settings,
             manifests,
             socket,
             log,
+            extra_args: [
+                "--image-gc-high-percent",
+                "100",
+                "--image-gc-low-percent",
+                "99",
+            ]
+            .map(str::to_string)
+            .to_vec(),
             child: None,
-        };
-        agent.spawn();
-        agent
+        }
     }
 
     /// Starts the agent process (again).
@@ -323,6 +339,7 @@ impl TestAgent {
             .args(["--cgroup-parent", &engine.cgroup_parent])
             .arg("--registries")
             .arg(self.settings.dir.path().join("registries.yaml"))
+            .args(&self.extra_args)
             .env("FLOTILLA_LOG", "info")
             .stdout(log.try_clone().unwrap())
             .stderr(log)

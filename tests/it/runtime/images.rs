@@ -251,7 +251,7 @@ fn whiteouts_hide_lower_files_in_the_overlay_root() {
 }
 
 #[test]
-fn removing_an_image_and_collecting_frees_its_blobs_and_layers() {
+fn removing_an_image_and_sweeping_frees_its_blobs_and_layers() {
     require!(prereq::containers());
     let tmp = tempfile::tempdir().unwrap();
     let store = store(tmp.path());
@@ -272,8 +272,6 @@ fn removing_an_image_and_collecting_frees_its_blobs_and_layers() {
         store.remove(&"test/gc:1".parse().unwrap()),
         Err(StoreError::NotFound(_))
     ));
-    store
-        .garbage_collect(&Default::default(), u64::MAX)
-        .unwrap();
+    store.sweep().unwrap();
     assert_eq!(store.disk_usage_bytes(), 0);
 }

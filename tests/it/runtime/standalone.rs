@@ -107,39 +107,65 @@ fn a_dropped_manifest_runs_reachable_on_its_ip_and_host_port_and_its_removal_cle
     );
 }
 
+/// `edged ps` as a user runs it, against the test agent's socket.
+fn edged_ps(agent: &TestAgent) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_edged"))
+        .args(["ps", "--socket"])
+        .arg(&agent.socket)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "edged ps: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
 #[test]
 fn an_exec_liveness_probe_restarts_the_container_and_ps_shows_why() {
     require!(prereq::containers());
     let agent = TestAgent::start();
-    // The Kubernetes documentation's exec-liveness pod, with shorter sleeps.
+    // The Kubernetes documentation's exec-liveness pod ("Configure Liveness, Readiness and
+    // Startup Probes"), as published but for the image: the file is there for 30 s, the probe
+    // runs every 5 s after 5 s, and the third failure in a row restarts the container (after
+    // the default 30 s grace period, which `sh` as PID 1 sits out).
     agent.write_manifest(
-        "liveness.yaml",
+        "exec-liveness.yaml",
         &format!(
             r#"apiVersion: v1
 kind: Pod
 metadata:
+  labels:
+    test: liveness
   name: liveness-exec
-  labels: {{test: liveness}}
 spec:
-  terminationGracePeriodSeconds: 2
   containers:
   - name: liveness
     image: {BUSYBOX}
-    args: ["/bin/sh", "-c", "touch /tmp/healthy; sleep 3; rm -f /tmp/healthy; sleep 600"]
+    args:
+    - /bin/sh
+    - -c
+    - touch /tmp/healthy; sleep 30; rm -f /tmp/healthy; sleep 600
     livenessProbe:
       exec:
-        command: ["cat", "/tmp/healthy"]
-      initialDelaySeconds: 1
-      periodSeconds: 1
+        command:
+        - cat
+        - /tmp/healthy
+      initialDelaySeconds: 5
+      periodSeconds: 5
 "#
         ),
     );
-    let pods = agent.wait_for("a liveness restart", 90, |pods| {
+    let pods = agent.wait_for("a liveness restart", 240, |pods| {
         container(pods, "liveness-exec", "liveness").is_some_and(|c| c.restart_count >= 1)
     });
     let status = container(&pods, "liveness-exec", "liveness").unwrap();
     let last = status.last_state.unwrap().terminated.unwrap();
-    assert_eq!(last.exit_code, 137);
+    assert_eq!(
+        last.exit_code, 137,
+        "SIGKILL after the grace period: {last:?}"
+    );
     assert!(
         last.message
             .as_deref()
@@ -147,9 +173,21 @@ spec:
             .starts_with("Liveness probe failed"),
         "{last:?}"
     );
-    let table = flotilla::agent::commands::ps::table(&pods);
-    assert!(table.contains("Liveness probe failed"), "{table}");
-    assert!(table.contains("cat: can't open '/tmp/healthy'"), "{table}");
+    // Not while /tmp/healthy existed: the probe only failed once the file was gone.
+    let lived_s =
+        last.finished_at.unwrap().unix_seconds() - last.started_at.unwrap().unix_seconds();
+    assert!(lived_s >= 30, "restarted after {lived_s} s: {last:?}");
+    // What the user sees.
+    let table = edged_ps(&agent);
+    let line = table
+        .lines()
+        .find(|l| l.contains("liveness-exec"))
+        .unwrap_or_else(|| panic!("no liveness-exec line:\n{table}"));
+    let restarts: u32 = line.split_whitespace().nth(4).unwrap().parse().unwrap();
+    assert!(restarts >= 1, "{table}");
+    assert!(line.contains("Liveness probe failed"), "{table}");
+    assert!(line.contains("cat: can't open '/tmp/healthy'"), "{table}");
+    assert!(table.starts_with("POD"), "{table}");
 }
 
 #[test]
