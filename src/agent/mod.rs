@@ -33,4 +33,5 @@ pub mod reconcile;
 pub mod runtime;
 pub mod socket;
 pub mod standalone;
+pub mod stats;
 pub mod sync;

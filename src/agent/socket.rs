@@ -3,23 +3,20 @@
 //! log's text (logs, streamed while following).
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 
-use crate::agent::logs::cri;
-use crate::agent::pods::{naming, PodView, StatusMap};
+use crate::agent::logs::read;
+use crate::agent::pods::{PodView, StatusMap};
 use crate::api;
 
 /// The default socket path.
 pub const DEFAULT_SOCKET: &str = "/run/flotilla/agent.sock";
 const REQUEST_BYTES_MAX: u64 = 64 * 1024;
 const CONNECTIONS_MAX: usize = 16;
-/// How often a followed log is checked for new lines.
-const FOLLOW_POLL: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Request {
@@ -94,88 +91,28 @@ fn find_pod<'a>(views: &'a StatusMap, wanted: &str) -> Option<&'a Arc<PodView>> 
         .min_by_key(|v| v.deleting)
 }
 
-/// The log file a request names, or why there is none.
-fn log_file(
-    views: &StatusMap,
-    logs_root: &Path,
-    request: &LogsRequest,
-) -> Result<(PathBuf, String, String), String> {
-    let view = find_pod(views, &request.pod)
-        .ok_or_else(|| format!("pod {:?} not found on this node", request.pod))?;
-    let statuses: Vec<&api::ContainerStatus> = view
-        .status
-        .init_container_statuses
-        .iter()
-        .chain(&view.status.container_statuses)
-        .collect();
-    let status = match &request.container {
-        Some(name) => statuses.iter().find(|s| s.name == *name).ok_or_else(|| {
-            let names: Vec<&str> = statuses.iter().map(|s| s.name.as_str()).collect();
-            format!(
-                "container {name:?} is not valid for pod {}; choose one of: {}",
-                request.pod,
-                names.join(", ")
-            )
-        })?,
-        None if view.status.container_statuses.len() == 1 => &view.status.container_statuses[0],
-        None => {
-            let names: Vec<&str> = view
-                .status
-                .container_statuses
-                .iter()
-                .map(|s| s.name.as_str())
-                .collect();
-            return Err(format!(
-                "a container name must be specified for pod {}, choose one of: {}",
-                request.pod,
-                names.join(", ")
-            ));
-        }
-    };
-    let restart = status.restart_count.max(0) as u32;
-    let instance = if request.previous {
-        restart.checked_sub(1).ok_or_else(|| {
-            format!(
-                "previous terminated container {:?} in pod {:?} not found",
-                status.name, request.pod
-            )
-        })?
-    } else {
-        restart
-    };
-    Ok((
-        naming::log_path(logs_root, &view.pod, &status.name, instance),
-        view.pod.metadata.uid.clone(),
-        status.name.clone(),
-    ))
-}
-
-/// Turns CRI lines into what `kubectl logs` prints (partial lines joined).
-fn render(bytes: &[u8], timestamps: bool, out: &mut Vec<u8>) {
-    for line in bytes.split(|b| *b == b'\n') {
-        let Some(parsed) = cri::parse_line(line) else {
-            continue;
-        };
-        if timestamps {
-            out.extend_from_slice(parsed.timestamp.as_bytes());
-            out.push(b' ');
-        }
-        out.extend_from_slice(parsed.content);
-        if !parsed.partial {
-            out.push(b'\n');
-        }
-    }
-}
-
 async fn serve_logs(
     stream: &mut UnixStream,
     views: &watch::Receiver<StatusMap>,
     logs_root: &Path,
     request: LogsRequest,
 ) -> std::io::Result<()> {
-    let found = log_file(&views.borrow(), logs_root, &request);
-    let (path, uid, container) = match found {
-        Ok(found) => found,
+    let found = {
+        let views = views.borrow();
+        find_pod(&views, &request.pod)
+            .ok_or_else(|| format!("pod {:?} not found on this node", request.pod))
+            .and_then(|view| {
+                read::locate(
+                    view,
+                    logs_root,
+                    request.container.as_deref(),
+                    request.previous,
+                )
+                .map_err(|e| e.to_string())
+            })
+    };
+    let target = match found {
+        Ok(target) => target,
         Err(message) => {
             stream
                 .write_all(format!("error: {message}\n").as_bytes())
@@ -184,67 +121,20 @@ async fn serve_logs(
         }
     };
     stream.write_all(b"ok\n").await?;
-    let limits = crate::agent::logs::LogLimits::default();
-    let mut text = Vec::new();
-    // Rotated files first, so that the whole retained history reads in order.
-    for file in crate::agent::logs::rotate::files_oldest_first(&path, limits) {
-        if let Ok(bytes) = tokio::fs::read(&file).await {
-            text.extend_from_slice(&bytes);
-        }
-    }
-    let mut offset = tokio::fs::metadata(&path)
-        .await
-        .map(|m| m.len())
-        .unwrap_or(0);
-    let mut rendered = Vec::new();
-    render(&text, request.timestamps, &mut rendered);
-    if let Some(tail) = request.tail {
-        let lines: Vec<&[u8]> = rendered.split_inclusive(|b| *b == b'\n').collect();
-        let start = lines.len().saturating_sub(tail);
-        rendered = lines[start..].concat();
-    }
-    stream.write_all(&rendered).await?;
+    let tail = request.tail.map(|t| t as u64);
+    let (text, offset) = read::history(&target, tail, request.timestamps).await;
+    stream.write_all(&text).await?;
     if !request.follow {
         return Ok(());
     }
-    let mut pending = Vec::new();
+    let mut follower = read::Follower::new(&target, offset, request.timestamps);
     loop {
-        tokio::time::sleep(FOLLOW_POLL).await;
-        let Ok(mut file) = tokio::fs::File::open(&path).await else {
-            continue;
-        };
-        let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
-        if len < offset {
-            // Rotated: the new file starts from the beginning.
-            offset = 0;
+        tokio::time::sleep(read::FOLLOW_POLL).await;
+        let lines = follower.read_new().await?;
+        if !lines.is_empty() {
+            stream.write_all(&lines).await?;
         }
-        if len > offset {
-            file.seek(std::io::SeekFrom::Start(offset)).await?;
-            let mut chunk = Vec::new();
-            (&mut file)
-                .take(len - offset)
-                .read_to_end(&mut chunk)
-                .await?;
-            offset = len;
-            pending.extend_from_slice(&chunk);
-            if let Some(end) = pending.iter().rposition(|b| *b == b'\n') {
-                let complete: Vec<u8> = pending.drain(..=end).collect();
-                let mut out = Vec::new();
-                render(&complete, request.timestamps, &mut out);
-                stream.write_all(&out).await?;
-            }
-        }
-        // Following ends with the container instance (like `kubectl logs -f`).
-        let running = views.borrow().get(&uid).is_some_and(|view| {
-            view.status
-                .init_container_statuses
-                .iter()
-                .chain(&view.status.container_statuses)
-                .any(|s| {
-                    s.name == container && s.state.as_ref().is_some_and(|st| st.running.is_some())
-                })
-        });
-        if !running {
+        if !read::still_running(&views.borrow(), &target) {
             return Ok(());
         }
     }

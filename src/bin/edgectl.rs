@@ -36,7 +36,10 @@ fn main() -> std::process::ExitCode {
             if let Some(line) = flotilla::cli::error_line(&error) {
                 eprintln!("{line}");
             }
-            std::process::ExitCode::FAILURE
+            match error.downcast_ref::<flotilla::cli::Exit>() {
+                Some(flotilla::cli::Exit(code)) => std::process::ExitCode::from(*code),
+                None => std::process::ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -346,6 +346,30 @@ impl Client {
         Ok((json_of(&response)?, response.warnings()))
     }
 
+    /// Sends a request and returns the headers and the unread body of a 2xx answer (a log
+    /// stream, an exec's output); any other answer becomes an error.
+    pub async fn open(
+        &self,
+        method: Method,
+        path: &str,
+    ) -> Result<(HeaderMap, Incoming), ClientError> {
+        let response = self.send_accepting(method, path, None, "*/*").await?;
+        let (parts, body) = response.into_parts();
+        if parts.status.is_success() {
+            return Ok((parts.headers, body));
+        }
+        let body = http_body_util::Limited::new(body, RESPONSE_BYTES_MAX)
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        Err(error_of(&ApiResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }))
+    }
+
     /// Starts a watch: `path` must carry `watch=true`.
     pub async fn watch(&self, path: &str) -> Result<WatchStream, ClientError> {
         let response = self.send(Method::GET, path, None).await?;

@@ -12,13 +12,17 @@ pub mod cordon;
 pub mod create;
 pub mod delete;
 pub mod describe;
+pub mod drain;
+pub mod exec;
 pub mod get;
+pub mod logs;
 pub mod manifest;
 pub mod output;
 pub mod rollout;
 pub mod scale;
 pub mod table;
 pub mod token;
+pub mod top;
 pub mod version;
 
 use client::Client;
@@ -67,6 +71,14 @@ pub enum Command {
     Cordon(cordon::CordonArgs),
     /// Mark nodes schedulable again
     Uncordon(cordon::CordonArgs),
+    /// Cordon a node and evict its pods (DaemonSet pods stay)
+    Drain(drain::DrainArgs),
+    /// Print a container's log (through the master)
+    Logs(logs::LogsArgs),
+    /// Run a command in a container (through the master); exits with its status
+    Exec(exec::ExecArgs),
+    /// Show CPU and memory use of nodes or pods
+    Top(top::TopArgs),
     /// Print the client and server versions
     Version(version::VersionArgs),
     /// Print a shell completion script
@@ -84,6 +96,12 @@ pub enum Command {
 pub struct Reported {
     pub count: usize,
 }
+
+/// The process must end with this exit status, nothing printed (`edgectl exec` passing on
+/// its command's status).
+#[derive(Debug, thiserror::Error)]
+#[error("exit status {0}")]
+pub struct Exit(pub u8);
 
 /// What every command shares: where the credential is, which server, which namespace.
 #[derive(Debug, Clone)]
@@ -123,6 +141,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rollout(args) => rollout::run(&context, args).await,
         Command::Cordon(args) => cordon::run(&context, args, cordon::Cordon::Cordon).await,
         Command::Uncordon(args) => cordon::run(&context, args, cordon::Cordon::Uncordon).await,
+        Command::Drain(args) => drain::run(&context, args).await,
+        Command::Logs(args) => logs::run(&context, args).await,
+        Command::Exec(args) => exec::run(&context, args).await,
+        Command::Top(args) => top::run(&context, args).await,
         Command::Version(args) => version::run(&context, args).await,
         Command::Completion(args) => completion::run(args),
         Command::Token(args) => token::run(&context, args).await,
@@ -134,7 +156,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// statuses read as kubectl prints them (`Error from server (NotFound): …`); everything else
 /// is `error: …`.
 pub fn error_line(error: &anyhow::Error) -> Option<String> {
-    if error.downcast_ref::<Reported>().is_some() {
+    if error.downcast_ref::<Reported>().is_some() || error.downcast_ref::<Exit>().is_some() {
         return None;
     }
     if let Some(client::ClientError::Status(_)) = error.downcast_ref::<client::ClientError>() {

@@ -506,10 +506,12 @@ fn node_status(node: &Value) -> String {
         .and_then(Value::as_array)
         .and_then(|cs| cs.iter().find(|c| str_at(c, "/type") == "Ready"))
         .map(|c| str_at(c, "/status"));
+    // As kubectl prints it: a Ready condition that is not True (False, or Unknown when the
+    // node stopped heartbeating) is NotReady; Unknown only when there is no condition at all.
     let mut status = match ready {
         Some("True") => "Ready",
-        Some("False") => "NotReady",
-        _ => "Unknown",
+        Some(_) => "NotReady",
+        None => "Unknown",
     }
     .to_string();
     if node.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
@@ -719,6 +721,19 @@ mod tests {
                 "v0.1.0"
             ]
         );
+    }
+
+    #[test]
+    fn a_node_whose_ready_condition_is_unknown_shows_not_ready_as_kubectl_does() {
+        let node = |conditions: Value| {
+            json!({"metadata": {"name": "pi-2", "creationTimestamp": at(7200)},
+                "status": {"conditions": conditions}})
+        };
+        let unknown = node(json!([{"type": "Ready", "status": "Unknown"}]));
+        let none = node(json!([]));
+        let t = table(Kind::Node, &[unknown, none], &layout());
+        assert_eq!(t.rows[0][1], "NotReady");
+        assert_eq!(t.rows[1][1], "Unknown");
     }
 
     #[test]

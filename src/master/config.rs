@@ -30,6 +30,9 @@ pub struct MasterArgs {
     /// kube-apiserver without its controller manager; used to test the API surface alone).
     #[arg(long)]
     pub api_only: bool,
+    /// The cluster's pod network; each node gets a /24 of it.
+    #[arg(long, value_name = "CIDR", default_value = crate::master::nodes::pod_cidr::CLUSTER_CIDR_DEFAULT)]
+    pub cluster_cidr: crate::wire::Ipv4Cidr,
 }
 
 /// What a master runs with.
@@ -47,6 +50,8 @@ pub struct Config {
     pub admin_conf_copy: Option<PathBuf>,
     /// Whether the scheduler and controllers run (`--api-only` turns them off).
     pub controllers: bool,
+    /// The cluster's pod network, shared out to nodes.
+    pub cluster_cidr: crate::wire::Ipv4Cidr,
 }
 
 impl MasterArgs {
@@ -65,6 +70,7 @@ impl MasterArgs {
             advertise_address: self.advertise_address,
             admin_conf_copy,
             controllers: !self.api_only,
+            cluster_cidr: self.cluster_cidr,
         }
     }
 }
@@ -80,6 +86,9 @@ impl Config {
             advertise_address: None,
             admin_conf_copy: None,
             controllers: true,
+            cluster_cidr: crate::master::nodes::pod_cidr::CLUSTER_CIDR_DEFAULT
+                .parse()
+                .expect("valid default"),
         }
     }
 

@@ -170,6 +170,38 @@ pub enum ApiError {
     /// a join token could not be made or kept
     #[error("internal error: {0}")]
     Token(#[source] crate::store::TokenError),
+    /// logs, exec or statistics of a pod that no node runs yet
+    #[error("pod \"{name}\" is not bound to a node yet: it has no containers to read from")]
+    PodNotBound { name: String },
+    /// the container named is not one of the pod's
+    #[error("container {container} is not valid for pod {pod}; choose one of: [{}]", choices.join(" "))]
+    ContainerNotValid {
+        container: String,
+        pod: String,
+        choices: Vec<String>,
+    },
+    /// the pod has several containers and none was named
+    #[error("a container name must be specified for pod {pod}, choose one of: [{}]", choices.join(" "))]
+    ContainerRequired { pod: String, choices: Vec<String> },
+    /// no statistics for that node or pod (not running, or its node is unreachable)
+    #[error("{resource}.metrics.k8s.io \"{name}\" not found")]
+    MetricsNotFound {
+        resource: &'static str,
+        name: String,
+    },
+    /// logs, exec and statistics need the node service, which `--api-only` leaves out
+    #[error("this master runs with --api-only: it has no connection to any node")]
+    NoNodeService,
+    /// the request could not reach the node's agent, or its answer broke off
+    #[error("{0}")]
+    Tunnel(#[from] crate::master::tunnel::TunnelError),
+    /// the node's agent could not serve the request
+    #[error("{message}")]
+    OnNode {
+        node: String,
+        reason: crate::wire::FailureReason,
+        message: String,
+    },
 }
 
 impl ApiError {
@@ -179,7 +211,8 @@ impl ApiError {
             ApiError::NotFound { .. }
             | ApiError::NamespaceNotFound { .. }
             | ApiError::UnknownPath
-            | ApiError::TokenNotFound { .. } => (StatusCode::NOT_FOUND, "NotFound"),
+            | ApiError::TokenNotFound { .. }
+            | ApiError::MetricsNotFound { .. } => (StatusCode::NOT_FOUND, "NotFound"),
             ApiError::NamespaceTerminating { .. }
             | ApiError::NamespaceUndeletable { .. }
             | ApiError::Forbidden { .. }
@@ -201,6 +234,33 @@ impl ApiError {
             ApiError::TooManyWatches { .. } => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests"),
             ApiError::Store(_) | ApiError::Token(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "InternalError")
+            }
+            ApiError::PodNotBound { .. }
+            | ApiError::ContainerNotValid { .. }
+            | ApiError::ContainerRequired { .. } => (StatusCode::BAD_REQUEST, "BadRequest"),
+            ApiError::NoNodeService => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
+            ApiError::Tunnel(error) => {
+                use crate::master::tunnel::TunnelError;
+                match error {
+                    TunnelError::NotConnected { .. } | TunnelError::NodeGone { .. } => {
+                        (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable")
+                    }
+                    TunnelError::Busy { .. } => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests"),
+                    TunnelError::NoAnswer { .. } => (StatusCode::GATEWAY_TIMEOUT, "Timeout"),
+                    TunnelError::Broken { .. } => {
+                        (StatusCode::INTERNAL_SERVER_ERROR, "InternalError")
+                    }
+                }
+            }
+            ApiError::OnNode { reason, .. } => {
+                use crate::wire::FailureReason;
+                match reason {
+                    FailureReason::NotFound => (StatusCode::NOT_FOUND, "NotFound"),
+                    FailureReason::BadRequest => (StatusCode::BAD_REQUEST, "BadRequest"),
+                    FailureReason::Unavailable => {
+                        (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable")
+                    }
+                }
             }
         }
     }

@@ -27,6 +27,7 @@ pub mod route;
 pub mod scheduler;
 pub mod server;
 pub mod status;
+pub mod tunnel;
 pub mod version;
 
 pub use config::{Config, MasterArgs};
@@ -58,6 +59,10 @@ pub async fn run(
 ) -> Result<(), MasterError> {
     let local = listener.local_addr().map_err(MasterError::Listener)?;
     let controllers_enabled = config.controllers;
+    let nodes_config = nodes::NodesConfig {
+        cluster_cidr: config.cluster_cidr,
+        ..nodes::NodesConfig::default()
+    };
     let data_dir = config.data_dir.clone();
     let prepared = tokio::task::spawn_blocking(move || bootstrap::prepare(&config, local))
         .await
@@ -80,12 +85,8 @@ pub async fn run(
             store: store.clone(),
             pki: pki.clone(),
         };
-        let service = nodes::NodesService::start(
-            backend,
-            nodes::NodesConfig::default(),
-            epoch,
-            std::time::Instant::now(),
-        )?;
+        let service =
+            nodes::NodesService::start(backend, nodes_config, epoch, std::time::Instant::now())?;
         tokio::spawn(service.clone().run(stopping.clone()));
         tokio::spawn(nodes::follow::follow(
             service.clone(),

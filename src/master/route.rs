@@ -25,7 +25,21 @@ pub enum Route {
     Apply,
     /// `/apis/flotilla.dev/v1/tokens[/{id}]`: join tokens.
     Tokens { id: Option<String> },
+    /// `/api/v1/namespaces/{ns}/pods/{name}/log`: a container's log, from its node.
+    PodLog { namespace: String, name: String },
+    /// `/api/v1/namespaces/{ns}/pods/{name}/exec`: a command run in a container.
+    PodExec { namespace: String, name: String },
+    /// `/apis/metrics.k8s.io/v1beta1/nodes[/{name}]`: CPU and memory of nodes.
+    NodeMetrics { name: Option<String> },
+    /// `/apis/metrics.k8s.io/v1beta1/[namespaces/{ns}/]pods[/{name}]`: CPU and memory of pods.
+    PodMetrics {
+        namespace: Option<String>,
+        name: Option<String>,
+    },
 }
+
+/// The API group and version of resource metrics (what metrics-server serves to `kubectl top`).
+pub const METRICS_GROUP_VERSION: &str = "metrics.k8s.io/v1beta1";
 
 /// A Kubernetes resource path: a collection or one object, maybe its status subresource.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +94,16 @@ pub fn parse(path: &str) -> Option<Route> {
         ["apis", FLOTILLA_GROUP, "v1", "tokens", id] if valid_segment(id) => Some(Route::Tokens {
             id: Some(id.to_string()),
         }),
+        ["api", "v1", "namespaces", ns, "pods", name, sub @ ("log" | "exec")]
+            if valid_segment(ns) && valid_segment(name) =>
+        {
+            let (namespace, name) = (ns.to_string(), name.to_string());
+            Some(match *sub {
+                "log" => Route::PodLog { namespace, name },
+                _ => Route::PodExec { namespace, name },
+            })
+        }
+        ["apis", "metrics.k8s.io", "v1beta1", rest @ ..] => metrics(rest),
         ["api", "v1", rest @ ..] => resource("", rest).map(Route::Resource),
         ["apis", group, "v1", rest @ ..] => resource(group, rest).map(Route::Resource),
         _ => None,
@@ -92,6 +116,30 @@ fn valid_segment(segment: &str) -> bool {
         && segment
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+fn metrics(rest: &[&str]) -> Option<Route> {
+    if rest.iter().any(|s| !valid_segment(s)) {
+        return None;
+    }
+    let some = |s: &&str| Some(s.to_string());
+    match rest {
+        ["nodes"] => Some(Route::NodeMetrics { name: None }),
+        ["nodes", name] => Some(Route::NodeMetrics { name: some(name) }),
+        ["pods"] => Some(Route::PodMetrics {
+            namespace: None,
+            name: None,
+        }),
+        ["namespaces", ns, "pods"] => Some(Route::PodMetrics {
+            namespace: some(ns),
+            name: None,
+        }),
+        ["namespaces", ns, "pods", name] => Some(Route::PodMetrics {
+            namespace: some(ns),
+            name: some(name),
+        }),
+        _ => None,
+    }
 }
 
 fn resource(group: &str, rest: &[&str]) -> Option<ResourcePath> {
@@ -271,6 +319,50 @@ mod tests {
                 id: Some("abc123".into())
             })
         );
+    }
+
+    #[test]
+    fn pod_log_exec_and_metrics_paths_parse() {
+        assert_eq!(
+            parse("/api/v1/namespaces/prod/pods/web-1/log"),
+            Some(Route::PodLog {
+                namespace: "prod".into(),
+                name: "web-1".into()
+            })
+        );
+        assert_eq!(
+            parse("/api/v1/namespaces/prod/pods/web-1/exec"),
+            Some(Route::PodExec {
+                namespace: "prod".into(),
+                name: "web-1".into()
+            })
+        );
+        assert_eq!(parse("/api/v1/namespaces/prod/pods/web-1/attach"), None);
+        assert_eq!(
+            parse("/apis/metrics.k8s.io/v1beta1/nodes"),
+            Some(Route::NodeMetrics { name: None })
+        );
+        assert_eq!(
+            parse("/apis/metrics.k8s.io/v1beta1/nodes/pi-2"),
+            Some(Route::NodeMetrics {
+                name: Some("pi-2".into())
+            })
+        );
+        assert_eq!(
+            parse("/apis/metrics.k8s.io/v1beta1/namespaces/default/pods"),
+            Some(Route::PodMetrics {
+                namespace: Some("default".into()),
+                name: None
+            })
+        );
+        assert_eq!(
+            parse("/apis/metrics.k8s.io/v1beta1/pods"),
+            Some(Route::PodMetrics {
+                namespace: None,
+                name: None
+            })
+        );
+        assert_eq!(parse("/apis/metrics.k8s.io/v1beta1/deployments"), None);
     }
 
     #[test]

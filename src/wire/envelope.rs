@@ -9,6 +9,7 @@ use super::join::{JoinRequest, JoinResponse, RenewRequest};
 use super::node_status::NodeStatus;
 use super::pod_status::PodStatusReport;
 use super::refusal::Refusal;
+use super::tunnel::{TunnelFrame, TunnelRequests};
 use super::WireError;
 
 /// The protocol version this build speaks.
@@ -38,6 +39,8 @@ pub enum Message {
     NodeStatus(Box<NodeStatus>),
     Refusal(Refusal),
     RenewRequest(RenewRequest),
+    TunnelRequests(TunnelRequests),
+    TunnelFrame(TunnelFrame),
 }
 
 impl Message {
@@ -56,6 +59,8 @@ impl Message {
             Message::NodeStatus(_) => "NodeStatus",
             Message::Refusal(_) => "Refusal",
             Message::RenewRequest(_) => "RenewRequest",
+            Message::TunnelRequests(_) => "TunnelRequests",
+            Message::TunnelFrame(_) => "TunnelFrame",
         }
     }
 }
@@ -112,7 +117,9 @@ message_kind!(
     AssignmentsUnchanged,
     StatusAck,
     Refusal,
-    RenewRequest;
+    RenewRequest,
+    TunnelRequests,
+    TunnelFrame;
     boxed Heartbeat,
     PodStatusReport,
     NodeStatus,

@@ -45,3 +45,7 @@ pub const CONTAINERS_PER_POD_MAX: usize = 32;
 
 /// Pods one node may be assigned (the kubelet's default `maxPods` is 110).
 pub const PODS_PER_NODE_MAX: usize = 256;
+
+/// A requests poll answer: a few tunnel requests (an exec's command is bounded by
+/// `tunnel::EXEC_COMMAND_BYTES_MAX`).
+pub const TUNNEL_REQUESTS_BYTES_MAX: usize = 256 * 1024;

@@ -17,6 +17,7 @@ pub mod names;
 pub mod node_status;
 pub mod pod_status;
 pub mod refusal;
+pub mod tunnel;
 
 pub use assignments::{Assignments, AssignmentsRequest, AssignmentsUnchanged, ObjectJson};
 pub use envelope::{decode, decode_as, encode, Envelope, Message, WIRE_VERSION};
@@ -31,6 +32,10 @@ pub use pod_status::{
     ContainerState, ContainerStatus, PodCondition, PodConditionKind, PodPhase, PodStatusReport,
 };
 pub use refusal::{Refusal, RefusalReason};
+pub use tunnel::{
+    ExecCall, FailureReason, FrameReader, LogsCall, NodeUsage, RequestId, TunnelCall,
+    TunnelFailure, TunnelFrame, TunnelRequest, TunnelRequests,
+};
 
 /// Why bytes could not become a message, or a message could not become bytes.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +65,9 @@ pub enum WireError {
     /// bytes were left over after the message: a framing error or a peer on another layout
     #[error("{trailing_bytes} trailing bytes after the message")]
     Trailing { trailing_bytes: usize },
+    /// a framed stream ended inside a frame
+    #[error("the stream ended inside a frame ({buffered_bytes} bytes of it received)")]
+    Truncated { buffered_bytes: usize },
 }
 
 #[cfg(test)]
@@ -246,6 +254,14 @@ mod tests {
                 node: node(),
                 csr_pem: "csr".into(),
             }),
+            Message::TunnelRequests(TunnelRequests {
+                epoch: Epoch(4),
+                requests: vec![TunnelRequest {
+                    id: RequestId(1),
+                    call: TunnelCall::Stats,
+                }],
+            }),
+            Message::TunnelFrame(TunnelFrame::Output(b"line\n".to_vec())),
         ]
     }
 
@@ -299,6 +315,8 @@ mod tests {
                 ("NodeStatus", 9),
                 ("Refusal", 10),
                 ("RenewRequest", 11),
+                ("TunnelRequests", 12),
+                ("TunnelFrame", 13),
             ]
         );
     }

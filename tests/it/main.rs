@@ -8,3 +8,4 @@ mod packaging;
 mod pki;
 mod runtime;
 mod store;
+mod through_master;

@@ -3,6 +3,7 @@
 //! and read back for `edged logs`.
 pub mod cri;
 pub mod pump;
+pub mod read;
 pub mod rotate;
 
 /// Log rotation limits (the kubelet's defaults: 10 MiB × 5; Flotilla keeps 3 on SD cards).

@@ -370,13 +370,32 @@ async fn start_container<R: ContainerRuntime + Clone>(
         .iter()
         .find(|c| c.name.as_str() == name)
         .ok_or("unknown container")?;
-    let image = shared
+    let resolved = shared
         .images
         .lock()
         .expect("images lock")
         .get(name)
-        .cloned()
-        .ok_or("the image is not ready")?;
+        .cloned();
+    let image = match resolved {
+        Some(image) => image,
+        // A container adopted from an earlier agent (or boot) counts as having its image, but
+        // this worker never resolved it: do it now, as a pull would have.
+        None => {
+            let ready = ctx
+                .images
+                .ensure(
+                    container.image.as_deref().unwrap_or_default(),
+                    container.image_pull_policy,
+                )
+                .await?;
+            shared
+                .images
+                .lock()
+                .expect("images lock")
+                .insert(name.to_string(), ready.clone());
+            ready
+        }
+    };
     let volumes = {
         let existing = shared.volumes.lock().expect("volumes lock").clone();
         match existing {

@@ -542,6 +542,57 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Runs a command in a running container, keeping at most `output_bytes_max` bytes of
+    /// its output (stdout and stderr interleaved); `edgectl exec` asks for more than probes.
+    pub async fn exec_with_output_limit(
+        &self,
+        id: &ContainerId,
+        args: &[String],
+        timeout_ms: u64,
+        output_bytes_max: u32,
+    ) -> Result<ExecResult, RuntimeError> {
+        let (uid, gid) = {
+            let containers = self.containers.lock().await;
+            let tracked = containers
+                .get(id)
+                .ok_or_else(|| RuntimeError::NotFound(id.clone()))?;
+            (tracked.record.uid, tracked.record.gid)
+        };
+        let response = self
+            .helper
+            .call(Request::Exec(ExecRequest {
+                id: id.to_string(),
+                state_root: self.state_root(),
+                args: args.to_vec(),
+                uid,
+                gid,
+                timeout_ms,
+                output_bytes_max,
+            }))
+            .await?;
+        match response {
+            Response::Exec {
+                outcome: ExecOutcome::Exited(status),
+                output,
+            } => Ok(ExecResult {
+                status: Some(status),
+                output,
+            }),
+            Response::Exec {
+                outcome: ExecOutcome::TimedOut,
+                output,
+            } => Ok(ExecResult {
+                status: None,
+                output,
+            }),
+            other => Err(RuntimeError::Helper(super::helper::HelperError::Failed(
+                format!("unexpected answer {other:?}"),
+            ))),
+        }
+    }
+}
+
 impl ContainerRuntime for Arc<Engine> {
     async fn create_sandbox(&self, config: &SandboxConfig) -> Result<SandboxStatus, RuntimeError> {
         if let Some(existing) = self.sandboxes.lock().await.get(&config.id) {
@@ -736,44 +787,9 @@ impl ContainerRuntime for Arc<Engine> {
         args: &[String],
         timeout_ms: u64,
     ) -> Result<ExecResult, RuntimeError> {
-        let (uid, gid) = {
-            let containers = self.containers.lock().await;
-            let tracked = containers
-                .get(id)
-                .ok_or_else(|| RuntimeError::NotFound(id.clone()))?;
-            (tracked.record.uid, tracked.record.gid)
-        };
-        let response = self
-            .helper
-            .call(Request::Exec(ExecRequest {
-                id: id.to_string(),
-                state_root: self.state_root(),
-                args: args.to_vec(),
-                uid,
-                gid,
-                timeout_ms,
-                output_bytes_max: 10 * 1024,
-            }))
-            .await?;
-        match response {
-            Response::Exec {
-                outcome: ExecOutcome::Exited(status),
-                output,
-            } => Ok(ExecResult {
-                status: Some(status),
-                output,
-            }),
-            Response::Exec {
-                outcome: ExecOutcome::TimedOut,
-                output,
-            } => Ok(ExecResult {
-                status: None,
-                output,
-            }),
-            other => Err(RuntimeError::Helper(super::helper::HelperError::Failed(
-                format!("unexpected answer {other:?}"),
-            ))),
-        }
+        // Probes and hooks report a message, not a log: a little output is plenty.
+        self.exec_with_output_limit(id, args, timeout_ms, 10 * 1024)
+            .await
     }
 
     async fn list_containers(&self) -> Vec<ContainerRecord> {

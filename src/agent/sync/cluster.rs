@@ -11,11 +11,13 @@ use crate::agent::daemon::{Agent, AgentConfig, AgentError};
 use crate::pki::{self, JoinToken};
 use crate::wire::NodeName;
 
+use super::answers::AgentAnswers;
 use super::https::{AddressError, HttpsJoinLink, HttpsLink, MasterAddress};
 use super::identity::{IdentityError, NodeIdentity};
 use super::join::{join, JoinError};
 use super::node_info::{parse_label, parse_taint, NodeFlagError, NodeInfoConfig};
 use super::pod_manager::AgentPods;
+use super::requests::{self, RequestsConfig};
 use super::run::{run, SyncConfig, SyncError};
 
 /// The identity, fence and local copy live here, inside the agent's data directory.
@@ -158,8 +160,16 @@ pub async fn run_cluster_agent(
         agent_version: crate::version::VERSION.to_string(),
     };
     let agent = Arc::new(Agent::start(config).await?);
-    let pods = AgentPods::start(agent.clone(), node);
+    let pods = AgentPods::start(agent.clone(), node.clone());
     let (stop, stopped) = watch::channel(false);
+    // The reverse tunnel: logs, exec and statistics asked through the master.
+    let tunnel = tokio::spawn(requests::run(
+        link.clone(),
+        Arc::new(AgentAnswers::new(agent.clone(), node.clone())),
+        node,
+        RequestsConfig::default(),
+        stopped.clone(),
+    ));
     let sync = run(link, pods, identity, info, SyncConfig::new(dir), stopped);
     crate::systemd::notify_ready("running pods, following the master");
     tokio::pin!(sync);
@@ -170,6 +180,8 @@ pub async fn run_cluster_agent(
             sync.await
         }
     };
+    stop.send_replace(true);
+    let _ = tunnel.await;
     if let Ok(agent) = Arc::try_unwrap(agent) {
         agent.stop().await;
     }

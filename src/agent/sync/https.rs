@@ -21,10 +21,11 @@ use crate::master::nodes::http::{POSTCARD, PREFIX};
 use crate::pki;
 use crate::wire::{
     self, limits, Epoch, Generation, Heartbeat, HeartbeatAck, JoinRequest, JoinResponse, Message,
-    NodeName, PodStatusReport, RenewRequest, StatusAck, WireError,
+    NodeName, PodStatusReport, RenewRequest, RequestId, StatusAck, TunnelRequests, WireError,
 };
 
 use super::link::{JoinLink, LinkError, MasterLink, PollAnswer};
+use super::requests::TunnelLink;
 
 /// Longest wait for a TCP connection and TLS handshake.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -180,7 +181,15 @@ async fn exchange(
     Ok(answer)
 }
 
-async fn connect(address: &MasterAddress, config: Arc<ClientConfig>) -> Result<Sender, LinkError> {
+async fn connect<B>(
+    address: &MasterAddress,
+    config: Arc<ClientConfig>,
+) -> Result<SendRequest<B>, LinkError>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let unreachable = |message: String| LinkError::Unreachable {
         master: address.url.clone(),
         message,
@@ -246,6 +255,8 @@ pub struct HttpsLink {
     heartbeats: Connection,
     polls: Connection,
     reports: Connection,
+    /// The reverse tunnel's requests long-poll.
+    tunnel_polls: Connection,
 }
 
 impl HttpsLink {
@@ -256,6 +267,7 @@ impl HttpsLink {
             heartbeats: Connection::default(),
             polls: Connection::default(),
             reports: Connection::default(),
+            tunnel_polls: Connection::default(),
         }
     }
 
@@ -400,6 +412,99 @@ impl MasterLink for HttpsLink {
             limits::JOIN_RESPONSE_BYTES_MAX,
         )
         .await
+    }
+}
+
+/// A request body fed by the tunnel's handler, one encoded frame at a time.
+struct FrameBody(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for FrameBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|b| Ok(hyper::body::Frame::data(b))))
+    }
+}
+
+impl TunnelLink for HttpsLink {
+    async fn poll_requests(
+        &self,
+        node: &NodeName,
+        wait: Duration,
+    ) -> Result<TunnelRequests, LinkError> {
+        let path = format!(
+            "{PREFIX}nodes/{node}/requests?timeoutSeconds={}",
+            wait.as_secs()
+        );
+        let message = self
+            .call_message(
+                &self.tunnel_polls,
+                Method::GET,
+                path,
+                None,
+                limits::TUNNEL_REQUESTS_BYTES_MAX,
+                wait + POLL_SLACK,
+            )
+            .await?;
+        TunnelRequests::try_from(message).map_err(|e| LinkError::Protocol {
+            master: self.address.url.clone(),
+            message: e.to_string(),
+        })
+    }
+
+    async fn answer(
+        &self,
+        node: &NodeName,
+        id: RequestId,
+        frames: tokio::sync::mpsc::Receiver<Bytes>,
+    ) -> Result<(), LinkError> {
+        let unreachable = |message: String| LinkError::Unreachable {
+            master: self.address.url.clone(),
+            message,
+        };
+        // One connection per answer: a followed log may hold it for hours, and a body that
+        // the master stopped reading leaves the connection unusable anyway.
+        let mut sender: SendRequest<FrameBody> =
+            tokio::time::timeout(CONNECT_TIMEOUT, connect(&self.address, self.config()))
+                .await
+                .map_err(|_| unreachable(format!("no connection within {CONNECT_TIMEOUT:?}")))??;
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(format!("{PREFIX}nodes/{node}/requests/{id}"))
+            .header(hyper::header::HOST, self.address.authority())
+            .header(hyper::header::CONTENT_TYPE, POSTCARD)
+            .body(FrameBody(frames))
+            .map_err(|e| unreachable(e.to_string()))?;
+        sender
+            .ready()
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        let status = response.status().as_u16();
+        let body = tokio::time::timeout(
+            CALL_TIMEOUT,
+            Limited::new(response.into_body(), limits::SMALL_MESSAGE_BYTES_MAX).collect(),
+        )
+        .await
+        .map_err(|_| unreachable("no answer body".to_string()))?
+        .map_err(|e| unreachable(format!("reading the answer: {e}")))?
+        .to_bytes();
+        decode_answer(
+            &self.address,
+            status,
+            &body,
+            limits::SMALL_MESSAGE_BYTES_MAX,
+        )
+        .map(drop)
     }
 }
 

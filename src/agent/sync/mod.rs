@@ -7,6 +7,7 @@
 //! their own; `run` is the async shell; the network is behind [`link::MasterLink`] (real
 //! implementation: [`https::HttpsLink`]) and the pods behind [`runtime::PodRuntime`], which the
 //! runtime's pod manager implements.
+pub mod answers;
 pub mod cluster;
 pub mod fence;
 pub mod files;
@@ -19,6 +20,7 @@ pub mod local_copy;
 pub mod node_info;
 pub mod pod_manager;
 pub mod reporter;
+pub mod requests;
 pub mod run;
 pub mod runtime;
 

@@ -10,6 +10,8 @@
 //! | `POST /apis/flotilla.dev/v1/nodes/{name}/heartbeat` | `node:{name}` | `Heartbeat` → `HeartbeatAck` |
 //! | `GET  /apis/flotilla.dev/v1/nodes/{name}/assignments?after=N&epoch=E[&timeoutSeconds=S]` | `node:{name}` | long-poll (≤ 30 s) → `Assignments` or `AssignmentsUnchanged` |
 //! | `POST /apis/flotilla.dev/v1/nodes/{name}/podstatus` | `node:{name}` | `PodStatusReport` → `StatusAck` |
+//! | `GET  /apis/flotilla.dev/v1/nodes/{name}/requests[?timeoutSeconds=S]` | `node:{name}` | long-poll (≤ 30 s) → `TunnelRequests` (empty when the time ran out) |
+//! | `POST /apis/flotilla.dev/v1/nodes/{name}/requests/{id}` | `node:{name}` | stream of `TunnelFrame`s (see `wire::tunnel`) → `StatusAck` once the requester is done |
 //!
 //! Refusals travel as a postcard `Refusal` with a status code that matches (401 for token
 //! problems, 403 for identity, 409 for a taken name, 413 for size, 503 when the store fails).
@@ -21,7 +23,8 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use crate::pki::Role;
 use crate::wire::{
-    self, limits, Epoch, Generation, Message, NodeName, Refusal, RefusalReason, WireError,
+    self, limits, Epoch, Generation, Message, NodeName, Refusal, RefusalReason, RequestId,
+    StatusAck, WireError,
 };
 
 use super::backend::NodeBackend;
@@ -62,6 +65,10 @@ enum NodeVerb {
     Heartbeat,
     Assignments,
     PodStatus,
+    /// The reverse tunnel's long-poll.
+    Requests,
+    /// An answer to a tunnel request.
+    Answer(RequestId),
 }
 
 fn route(method: &Method, path: &str) -> Result<Route, (StatusCode, Refusal)> {
@@ -81,9 +88,13 @@ fn route(method: &Method, path: &str) -> Result<Route, (StatusCode, Refusal)> {
         _ => {}
     }
     let mut parts = rest.split('/');
-    let (Some("nodes"), Some(name), Some(verb), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some("nodes"), Some(name), Some(verb), id, None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
         return Err(not_found());
     };
     let node = NodeName::new(name).map_err(|e| {
@@ -92,12 +103,19 @@ fn route(method: &Method, path: &str) -> Result<Route, (StatusCode, Refusal)> {
             Refusal::new(RefusalReason::BadRequest, e.to_string()),
         )
     })?;
-    let verb = match (method, verb) {
-        (&Method::POST, "renew") => NodeVerb::Renew,
-        (&Method::POST, "heartbeat") => NodeVerb::Heartbeat,
-        (&Method::GET, "assignments") => NodeVerb::Assignments,
-        (&Method::POST, "podstatus") => NodeVerb::PodStatus,
-        _ => return Err(not_found()),
+    let verb = match (method, verb, id) {
+        (&Method::POST, "requests", Some(id)) => {
+            NodeVerb::Answer(RequestId(id.parse().map_err(|_| not_found())?))
+        }
+        (_, _, Some(_)) => return Err(not_found()),
+        (&Method::GET, "requests", None) => NodeVerb::Requests,
+        (method, verb, None) => match (method, verb) {
+            (&Method::POST, "renew") => NodeVerb::Renew,
+            (&Method::POST, "heartbeat") => NodeVerb::Heartbeat,
+            (&Method::GET, "assignments") => NodeVerb::Assignments,
+            (&Method::POST, "podstatus") => NodeVerb::PodStatus,
+            _ => return Err(not_found()),
+        },
     };
     Ok(Route::Node(node, verb))
 }
@@ -217,7 +235,7 @@ pub async fn handle<B, Body>(
 ) -> Response<Full<Bytes>>
 where
     B: NodeBackend,
-    Body: hyper::body::Body<Data = Bytes>,
+    Body: hyper::body::Body<Data = Bytes> + Send + 'static,
     Body::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (parts, body) = request.into_parts();
@@ -246,7 +264,7 @@ async fn dispatch<B, Body>(
 ) -> Result<Message, Refused>
 where
     B: NodeBackend,
-    Body: hyper::body::Body<Data = Bytes>,
+    Body: hyper::body::Body<Data = Bytes> + Send + 'static,
     Body::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (node, verb) = match route {
@@ -311,6 +329,34 @@ where
             {
                 Ok(set) => Ok(set.into()),
                 Err(unchanged) => Ok(unchanged.into()),
+            }
+        }
+        NodeVerb::Requests => {
+            if !service.is_registered(&node) {
+                return Err(refused(Refusal::new(
+                    RefusalReason::Forbidden,
+                    format!("node {node} is not registered"),
+                )));
+            }
+            let wait = query_u64(query, "timeoutSeconds")?
+                .map(Duration::from_secs)
+                .unwrap_or(service.tunnel().config().poll_max);
+            Ok(service.tunnel().poll(&node, wait).await.into())
+        }
+        NodeVerb::Answer(id) => {
+            let body = body.map_err(Into::into).boxed_unsync();
+            match service.tunnel().answer(&node, id, body).await {
+                Ok(()) => Ok(StatusAck {
+                    epoch: service.epoch(),
+                }
+                .into()),
+                Err(_) => Err((
+                    StatusCode::GONE,
+                    Refusal::new(
+                        RefusalReason::BadRequest,
+                        format!("request {id} of node {node} is not waiting for an answer (given up or timed out)"),
+                    ),
+                )),
             }
         }
     }

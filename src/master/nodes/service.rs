@@ -27,6 +27,7 @@ use super::lifecycle::{NodeLifecycle, NodeTimings, NotReadyCause, Transition};
 use super::node_object;
 use super::pod_cidr::{PodCidrAllocator, PodCidrError};
 use super::pod_status::{PodKey, PodStatusTable};
+use crate::master::tunnel::{Tunnel, TunnelConfig};
 
 /// Attempts at a Node write that keeps losing races with other writers.
 pub const NODE_WRITE_ATTEMPTS_MAX: u32 = 3;
@@ -108,6 +109,8 @@ pub struct NodesService<B> {
     config: NodesConfig,
     epoch: Epoch,
     core: Mutex<Core>,
+    /// The reverse tunnel to the agents (logs, exec, statistics).
+    tunnel: Arc<Tunnel>,
     /// Wakes the lifecycle loop when the first node appears (with none it sleeps: an idle
     /// master without nodes makes no wake-ups at all).
     node_appeared: tokio::sync::Notify,
@@ -173,6 +176,7 @@ impl<B: NodeBackend> NodesService<B> {
             config,
             epoch,
             core: Mutex::new(core),
+            tunnel: Arc::new(Tunnel::new(epoch, TunnelConfig::default())),
             node_appeared: tokio::sync::Notify::new(),
         });
         for name in names {
@@ -191,6 +195,11 @@ impl<B: NodeBackend> NodesService<B> {
 
     pub fn config(&self) -> &NodesConfig {
         &self.config
+    }
+
+    /// The reverse tunnel to this master's agents.
+    pub fn tunnel(&self) -> &Arc<Tunnel> {
+        &self.tunnel
     }
 
     fn core(&self) -> MutexGuard<'_, Core> {
@@ -641,6 +650,7 @@ impl<B: NodeBackend> NodesService<B> {
                         core.cidrs.release(&node);
                         // Dropping the sender ends this node's long-polls.
                         core.facts.remove(&node);
+                        self.tunnel.forget_node(&node);
                     }
                     EventType::Added if !core.lifecycle.knows(&node) => {
                         // A Node created through the API (not by a join) is adopted like one
@@ -658,6 +668,11 @@ impl<B: NodeBackend> NodesService<B> {
         if let Err(e) = result {
             tracing::warn!(error = %e, "node service could not follow a store change");
         }
+    }
+
+    /// Whether the node is registered (joined, or found in the store at start-up).
+    pub fn is_registered(&self, node: &NodeName) -> bool {
+        self.core().lifecycle.knows(node)
     }
 
     /// Whether the node's agent sent its whole status since this master started (until then

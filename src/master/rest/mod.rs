@@ -29,6 +29,10 @@ pub mod delete;
 pub mod filter;
 pub mod get;
 pub mod list;
+pub mod pod_exec;
+pub mod pod_log;
+pub mod pod_target;
+pub mod resource_metrics;
 pub mod system;
 pub mod tokens;
 pub mod update;
@@ -191,6 +195,54 @@ async fn dispatch(
                 tokens::serve(state, &method, id.as_deref(), body, format).await
             };
             ("tokens", result.await)
+        }
+        Route::PodLog { namespace, name } => {
+            if let Err((label, e)) = admin_only("log") {
+                return (label, Err(e));
+            }
+            if request.method() != Method::GET {
+                return ("log", Err(ApiError::MethodNotAllowed));
+            }
+            let query = request.uri().query();
+            ("log", pod_log::log(state, &namespace, &name, query).await)
+        }
+        Route::PodExec { namespace, name } => {
+            if let Err((label, e)) = admin_only("exec") {
+                return (label, Err(e));
+            }
+            // kubectl's SPDY/WebSocket upgrade uses GET; Flotilla's non-interactive exec is a POST.
+            if request.method() != Method::POST {
+                return ("exec", Err(ApiError::MethodNotAllowed));
+            }
+            let query = request.uri().query();
+            (
+                "exec",
+                pod_exec::exec(state, &namespace, &name, query).await,
+            )
+        }
+        Route::NodeMetrics { name } => {
+            if let Err((label, e)) = admin_only("metrics") {
+                return (label, Err(e));
+            }
+            if request.method() != Method::GET {
+                return ("metrics", Err(ApiError::MethodNotAllowed));
+            }
+            (
+                "metrics",
+                resource_metrics::nodes(state, name.as_deref(), format).await,
+            )
+        }
+        Route::PodMetrics { namespace, name } => {
+            if let Err((label, e)) = admin_only("metrics") {
+                return (label, Err(e));
+            }
+            if request.method() != Method::GET {
+                return ("metrics", Err(ApiError::MethodNotAllowed));
+            }
+            (
+                "metrics",
+                resource_metrics::pods(state, namespace.as_deref(), name.as_deref(), format).await,
+            )
         }
         Route::Resource(path) => {
             let Some(verb) = route::verb(request.method(), &path, query.watch) else {

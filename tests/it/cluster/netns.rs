@@ -1,11 +1,16 @@
 //! A lab of nodes for cluster tests: each node is a network namespace with one veth link to a
 //! bridge that lives in a "switch" namespace of its own, so nothing touches the host's network.
-//! Processes run inside a node with `ip netns exec`; faults are injected by taking a node's
+//! Processes run inside a node by entering its network namespace only (a `setns` between fork
+//! and exec), not with `ip netns exec`: that one also unshares the mount namespace and remounts
+//! /sys, so the container mounts an agent makes would live in a private mount namespace that a
+//! restarted agent, and the test's cleanup, never see. Faults are injected by taking a node's
 //! link down on the switch side, pausing processes (SIGSTOP) and killing them. Everything is
 //! removed when the lab is dropped. Needs root and `ip` (iproute2); under `CI=true` a missing
 //! prerequisite fails the test instead of skipping it.
+use std::ffi::OsStr;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -155,10 +160,30 @@ impl Lab {
         lab
     }
 
+    /// A command that runs `program` in node `i`'s network namespace (and in the test's mount
+    /// namespace, cgroups and everything else).
+    pub fn command(&self, i: usize, program: impl AsRef<OsStr>) -> Command {
+        let path = format!("/run/netns/{}", self.nodes[i].netns);
+        let ns = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+        let mut command = Command::new(program);
+        // SAFETY: between fork and exec the closure only makes the setns system call on a
+        // descriptor the parent keeps open (it is close-on-exec, so the program does not
+        // inherit it); it allocates nothing and takes no lock.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        command
+    }
+
     /// Starts `program args…` inside node `i`, with its output going to the test's output.
     pub fn spawn(&self, i: usize, program: &str, args: &[&str]) -> LabProcess {
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.nodes[i].netns, program])
+        let child = self
+            .command(i, program)
             .args(args)
             .stdin(Stdio::null())
             .spawn()
@@ -193,15 +218,22 @@ impl Lab {
     /// Runs `f` on a thread that has entered node `i`'s network namespace (sockets it opens
     /// live in that node).
     pub fn within<T: Send + 'static>(&self, i: usize, f: impl FnOnce() -> T + Send + 'static) -> T {
+        self.spawn_within(i, f).join().expect("lab thread panicked")
+    }
+
+    /// Starts a thread that enters node `i`'s network namespace and runs `f`.
+    pub fn spawn_within<T: Send + 'static>(
+        &self,
+        i: usize,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
         let path = format!("/run/netns/{}", self.nodes[i].netns);
+        let ns = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
         std::thread::spawn(move || {
-            let ns = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
             nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
                 .unwrap_or_else(|e| panic!("enter {path}: {e}"));
             f()
         })
-        .join()
-        .expect("lab thread panicked")
     }
 }
 
@@ -268,25 +300,20 @@ fn processes_run_inside_their_node_and_can_be_paused() {
         return;
     }
     let lab = Lab::new(1);
-    let output = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.nodes[0].netns,
-            "ip",
-            "-4",
-            "-o",
-            "addr",
-            "show",
-            "eth0",
-        ])
+    let output = lab
+        .command(0, "ip")
+        .args(["-4", "-o", "addr", "show", "eth0"])
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&output.stdout).contains("192.0.2.1/24"));
+    // Only the network namespace is the node's: mounts stay shared with the test.
+    let ns = |pid: u32, kind: &str| std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap();
     let mut sleeper = lab.spawn(0, "sleep", &["30"]);
+    let me = std::process::id();
+    assert_ne!(ns(sleeper.child.id(), "net"), ns(me, "net"));
+    assert_eq!(ns(sleeper.child.id(), "mnt"), ns(me, "mnt"));
     sleeper.pause();
-    // `ip netns exec` execs into `sleep`, so the pid is the sleeper's; a stop is delivered
-    // asynchronously, hence the wait for state T.
+    // A stop is delivered asynchronously, hence the wait for state T.
     let state = |pid: i32| {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
         stat.rsplit(')')
