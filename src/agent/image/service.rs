@@ -18,6 +18,9 @@ use super::reference::ImageRef;
 use super::store::{ImageRecord, ImageStore, LockMode, StoreLock};
 use crate::api::ImagePullPolicy;
 
+/// Images whose last use is remembered; beyond this, the least recently used is forgotten
+/// (it then counts from when it was recorded). Collections also forget removed images.
+const LAST_USED_ENTRIES_MAX: usize = 1024;
 /// How long `ensure` waits between attempts at the store lock while a collection runs.
 const STORE_LOCK_RETRY: Duration = Duration::from_millis(20);
 
@@ -37,7 +40,7 @@ pub struct ImageService {
     in_flight: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// When each image (by config digest) was last used by a pod, in milliseconds since the
     /// Unix epoch. In memory, like the kubelet's: after a restart, images count from when they
-    /// were recorded until a pod uses them. One entry per stored image at most.
+    /// were recorded until a pod uses them. At most `LAST_USED_ENTRIES_MAX` entries.
     last_used_ms: std::sync::Mutex<HashMap<Digest, u64>>,
 }
 
@@ -76,6 +79,16 @@ impl ImageService {
         let mut last_used = self.last_used_ms.lock().expect("last used lock");
         for config in configs {
             last_used.insert(config.clone(), now_ms);
+        }
+        while last_used.len() > LAST_USED_ENTRIES_MAX {
+            let Some(oldest) = last_used
+                .iter()
+                .min_by_key(|(_, at)| **at)
+                .map(|(d, _)| d.clone())
+            else {
+                break;
+            };
+            last_used.remove(&oldest);
         }
     }
 

@@ -1,18 +1,23 @@
-//! Image garbage collection in a running `edged agent`, on a file system of known size (a
-//! tmpfs mounted as the node's data directory): nothing is removed below the high mark; above
-//! it, unused images go least recently used first until the low mark, and images of running
-//! containers and of desired pods that have not started yet stay.
+//! Image garbage collection in a running agent. On a file system of known size (a tmpfs
+//! mounted as the node's data directory), `edged agent --standalone`: nothing is removed below
+//! the high mark; above it, unused images go least recently used first until the low mark, and
+//! images of running containers and of desired pods that have not started yet stay. On the
+//! host's disk, the `Agent` the cluster loop drives collects by itself too.
 use std::fs;
 use std::io::Write;
 use std::path::Path;
+use std::time::Duration;
 
-use flotilla::agent::image::gc::DiskUsage;
+use flotilla::agent::daemon::{Agent, AgentConfig};
+use flotilla::agent::image::gc::{DiskUsage, GcPolicy};
 use flotilla::agent::image::import::import_path;
 use flotilla::agent::image::platform::HostPlatform;
 use flotilla::agent::image::ImageStore;
 
 use super::busybox_image::{self as fixture, ImageSpec, LayerBuilder};
-use super::harness::{busybox_archive, container, is_running, TestAgent, BUSYBOX};
+use super::harness::{
+    block_on, busybox_archive, container, is_running, NodeSettings, TestAgent, BUSYBOX,
+};
 use super::prereq;
 use crate::require;
 
@@ -198,4 +203,56 @@ fn above_the_high_mark_unused_images_go_least_recently_used_first_until_the_low_
     agent.remove_manifest("keeper.yaml");
     agent.remove_manifest("pending.yaml");
     agent.wait_for("the pods gone", 60, |pods| pods.is_empty());
+}
+
+/// The `Agent` the cluster loop drives (`set_desired`), in this process, with a high mark so
+/// low that the host's disk counts as full: it collects by itself, keeping the desired pod's
+/// image and removing the unused one.
+#[test]
+fn the_agent_the_cluster_loop_drives_collects_unused_images_by_itself() {
+    require!(prereq::containers());
+    let settings = NodeSettings::new();
+    let work = tempfile::tempdir().unwrap();
+    let store =
+        ImageStore::open(&settings.data_dir().join("images"), HostPlatform::detect()).unwrap();
+    import_path(&store, &busybox_archive()).unwrap();
+    import_padded_image(&store, work.path(), "flotilla.test/unused:1", 5);
+    let mut config = AgentConfig::new(&settings.name, &settings.data_dir());
+    config.engine = settings.engine.clone();
+    config.socket = settings.dir.path().join("agent.sock");
+    config.registries = settings.dir.path().join("registries.yaml");
+    config.image_gc = GcPolicy::new(1, 0, Duration::from_secs(1), Duration::ZERO).unwrap();
+    let pod: flotilla::api::Pod = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "keeper", "namespace": "default", "uid": "6c1f0c1e-gc-keeper"},
+        "spec": {
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{"name": "app", "image": BUSYBOX, "command": ["sleep", "3600"]}],
+        },
+    }))
+    .unwrap();
+    let data = settings.data_dir();
+    block_on(async move {
+        let agent = Agent::start(config).await.unwrap();
+        agent.set_desired(vec![pod]).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while image_names(&data) != [BUSYBOX] {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the unused image was not collected: {:?}",
+                image_names(&data)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        agent.manager.shutdown(Duration::from_secs(30)).await;
+        agent.stop().await;
+    });
+    // Only the unused image's own layer went; busybox's is whole.
+    assert_eq!(
+        fs::read_dir(settings.data_dir().join("images/layers"))
+            .unwrap()
+            .count(),
+        1
+    );
 }

@@ -228,6 +228,13 @@ spec:
         (terminated.reason.as_deref(), terminated.exit_code),
         (Some("OOMKilled"), 137)
     );
+    let table = edged_ps(&agent);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("memory-hog") && l.contains("OOMKilled")),
+        "{table}"
+    );
     assert_eq!(
         pod(&pods, "memory-hog")
             .unwrap()
@@ -400,7 +407,7 @@ fn an_agent_killed_with_sigkill_readopts_its_running_containers_with_the_same_pi
 
 #[test]
 fn an_archive_dropped_into_the_air_gap_directory_is_imported_and_its_pod_starts() {
-    require!(prereq::containers());
+    require!(prereq::containers() && prereq::require(prereq::has_command("file"), "file"));
     let mut agent = TestAgent::start_with_images(false);
     agent.write_manifest(
         "airgap.yaml",
@@ -412,13 +419,25 @@ fn an_archive_dropped_into_the_air_gap_directory_is_imported_and_its_pod_starts(
             .and_then(|s| s.waiting)
             .is_some_and(|w| w.reason.as_deref() == Some("ErrImagePull"))
     });
-    // Written aside and moved in, as an operator copying over a slow link should.
+    // The image a user builds from Debian's busybox-static with `scripts/busybox-image`
+    // (a `docker save` archive), written aside and moved in, as an operator copying over a
+    // slow link should.
     let import = agent.settings.data_dir().join("images/import");
-    std::fs::copy(
-        super::harness::busybox_archive(),
-        import.join(".busybox.tar.part"),
-    )
+    let built = agent.settings.dir.path().join("busybox-built.tar");
+    let script = std::process::Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scripts/busybox-image"
+    ))
+    .arg(&built)
+    .arg(BUSYBOX)
+    .output()
     .unwrap();
+    assert!(
+        script.status.success(),
+        "scripts/busybox-image: {}",
+        String::from_utf8_lossy(&script.stderr)
+    );
+    std::fs::copy(&built, import.join(".busybox.tar.part")).unwrap();
     std::fs::rename(import.join(".busybox.tar.part"), import.join("busybox.tar")).unwrap();
     agent.wait_for("the pod to run from the imported image", 90, |pods| {
         is_running(&container(pods, "airgap", "app"))
