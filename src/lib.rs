@@ -9,6 +9,7 @@ pub mod api;
 pub mod cli;
 pub mod flash;
 pub mod master;
+pub mod memory;
 pub mod pki;
 pub mod store;
 pub mod systemd;

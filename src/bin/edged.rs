@@ -58,6 +58,7 @@ async fn master(args: flotilla::master::MasterArgs) -> anyhow::Result<()> {
 }
 
 fn main() -> std::process::ExitCode {
+    flotilla::memory::limit_arenas();
     let cli = Cli::parse();
     // The helper forks: it must run before any thread (tracing, tokio) exists.
     if let Command::RuntimeHelper = cli.command {

@@ -97,7 +97,11 @@ async fn a_desired_pod_gets_a_sandbox_and_its_containers_and_leaves_without_a_tr
     let dir = tempfile::tempdir().unwrap();
     let (manager, runtime) = manager(dir.path());
     let mut statuses = manager.statuses();
-    manager.set_desired(vec![pod("web", "uid-1")]).await;
+    // A long grace: the fake exits on SIGTERM at once, so a SIGKILL below would mean the exit
+    // was missed, not that a loaded machine took more than a second to notice it.
+    let mut web = pod("web", "uid-1");
+    web.spec.termination_grace_period_seconds = Some(30);
+    manager.set_desired(vec![web]).await;
     until(&mut statuses, "the pod running", |m| running(m, "uid-1")).await;
     let calls = runtime.calls();
     assert!(matches!(calls[0], Call::CreateSandbox(_)), "{calls:?}");

@@ -28,6 +28,10 @@ use super::process::ExitStatus;
 const FRAME_BYTES_MAX: usize = 1024 * 1024;
 /// Requests in flight at once; more wait for a slot (bounded fork fan-out).
 pub const REQUESTS_IN_FLIGHT_MAX: usize = 64;
+/// The agent closes a helper that has had no request for this long; the next request starts a
+/// new one (a fork and exec, a few milliseconds). Pods that run steadily need no helper, so an
+/// idle node does not keep a second copy of the daemon resident.
+pub const HELPER_IDLE_CLOSE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Creates and starts a container from a bundle.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -294,23 +298,92 @@ struct Connection {
     _child: tokio::process::Child,
 }
 
-/// The agent's handle on its helper process; respawns the helper if it died.
+/// The agent's handle on its helper process: starts it on first use, respawns it if it died,
+/// and closes it after [`HELPER_IDLE_CLOSE`] without a request.
 pub struct HelperClient {
     program: PathBuf,
     next_id: AtomicU64,
-    connection: Mutex<Option<Connection>>,
+    connection: Arc<Mutex<Option<Connection>>>,
+    /// When the last request started or finished.
+    last_used: Arc<std::sync::Mutex<std::time::Instant>>,
+    idle_close: std::time::Duration,
     slots: tokio::sync::Semaphore,
 }
 
 impl HelperClient {
     /// A client that runs `program runtime-helper` on first use.
     pub fn new(program: &Path) -> HelperClient {
+        HelperClient::with_idle_close(program, HELPER_IDLE_CLOSE)
+    }
+
+    /// As [`HelperClient::new`], closing the helper after `idle_close` without a request.
+    pub fn with_idle_close(program: &Path, idle_close: std::time::Duration) -> HelperClient {
         HelperClient {
             program: program.to_path_buf(),
             next_id: AtomicU64::new(1),
-            connection: Mutex::new(None),
+            connection: Arc::new(Mutex::new(None)),
+            last_used: Arc::new(std::sync::Mutex::new(std::time::Instant::now())),
+            idle_close,
             slots: tokio::sync::Semaphore::new(REQUESTS_IN_FLIGHT_MAX),
         }
+    }
+
+    /// The helper's process id, while one runs.
+    pub async fn helper_pid(&self) -> Option<u32> {
+        let connection = self.connection.lock().await;
+        connection
+            .as_ref()
+            .filter(|c| c.alive.load(Ordering::SeqCst))
+            .and_then(|c| c._child.id())
+    }
+
+    fn touch(&self) {
+        *self.last_used.lock().expect("last_used lock") = std::time::Instant::now();
+    }
+
+    /// Closes the helper once it has been idle (no request in flight, none started or finished)
+    /// for `idle_close`. Wakes only while a helper runs: once per idle period at most.
+    fn watch_idle(&self, alive: Arc<std::sync::atomic::AtomicBool>) {
+        let connection = Arc::downgrade(&self.connection);
+        let last_used = self.last_used.clone();
+        let idle_close = self.idle_close;
+        tokio::spawn(async move {
+            let mut wait = idle_close;
+            loop {
+                tokio::time::sleep(wait).await;
+                let Some(connection) = connection.upgrade() else {
+                    return;
+                };
+                let mut guard = connection.lock().await;
+                // Only the helper this watcher was started for, and only while it lives.
+                let Some(current) = guard.as_ref() else {
+                    return;
+                };
+                if !Arc::ptr_eq(&current.alive, &alive) || !alive.load(Ordering::SeqCst) {
+                    return;
+                }
+                let idle_for = last_used.lock().expect("last_used lock").elapsed();
+                let busy = !current.pending.lock().expect("pending lock").is_empty();
+                if !busy && idle_for >= idle_close {
+                    // Holding the lock: no request can be sent meanwhile. Closing stdin ends
+                    // the helper's loop; nothing is in flight, so nothing is lost.
+                    if let Some(mut closed) = guard.take() {
+                        alive.store(false, Ordering::SeqCst);
+                        let _ = closed.stdin.shutdown().await;
+                        drop(closed.stdin);
+                        let _ = tokio::time::timeout(
+                            std::time::Duration::from_secs(5),
+                            closed._child.wait(),
+                        )
+                        .await;
+                    }
+                    return;
+                }
+                wait = idle_close
+                    .saturating_sub(idle_for)
+                    .max(std::time::Duration::from_secs(1));
+            }
+        });
     }
 
     fn spawn(&self) -> Result<Connection, HelperError> {
@@ -370,6 +443,13 @@ impl HelperClient {
     /// Sends one request and waits for its answer.
     pub async fn call(&self, request: Request) -> Result<Response, HelperError> {
         let _slot = self.slots.acquire().await.expect("semaphore never closed");
+        self.touch();
+        let result = self.call_inner(request).await;
+        self.touch();
+        result
+    }
+
+    async fn call_inner(&self, request: Request) -> Result<Response, HelperError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let body = postcard::to_allocvec(&Frame { id, body: request })
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
@@ -380,7 +460,9 @@ impl HelperClient {
                 .as_ref()
                 .is_none_or(|c| !c.alive.load(Ordering::SeqCst))
             {
-                *connection = Some(self.spawn()?);
+                let spawned = self.spawn()?;
+                self.watch_idle(spawned.alive.clone());
+                *connection = Some(spawned);
             }
             let conn = connection.as_mut().expect("connection present");
             conn.pending

@@ -32,6 +32,8 @@ pub const BATCH_OPS_MAX: usize = 256;
 /// Most passes run back to back after one wake-up before waiting for news again; a bound on
 /// how long controllers that disagree could keep writing.
 pub const PASSES_PER_WAKE_MAX: usize = 32;
+/// Quiet time after the last pass before free heap memory is returned to the kernel.
+pub const QUIET_BEFORE_RELEASE: Duration = Duration::from_secs(2);
 
 /// Settings of the controller driver.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +148,8 @@ impl Brain {
         let mut watch = self.relist().await?;
         let resync = self.config.resync_ms.map(Duration::from_millis);
         let mut next_resync = resync.map(|period| tokio::time::Instant::now() + period);
+        // After a burst of passes, once quiet for a moment, the heap is handed back.
+        let mut release_memory = None;
         tokio::pin!(shutdown);
         loop {
             for _ in 0..PASSES_PER_WAKE_MAX {
@@ -153,10 +157,15 @@ impl Brain {
                     break;
                 }
                 self.pass().await?;
+                release_memory = Some(tokio::time::Instant::now() + QUIET_BEFORE_RELEASE);
             }
             let wake = self.next_wake();
             tokio::select! {
                 _ = &mut shutdown => return Ok(()),
+                _ = sleep_until(release_memory) => {
+                    release_memory = None;
+                    crate::memory::release_free_memory();
+                }
                 _ = sleep_until(wake) => self.mark_everything(),
                 _ = sleep_until(next_resync) => {
                     next_resync = resync.map(|period| tokio::time::Instant::now() + period);

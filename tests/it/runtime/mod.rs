@@ -5,6 +5,7 @@ pub mod busybox_image;
 mod engine;
 mod extract;
 mod harness;
+mod helper;
 mod image_gc;
 mod images;
 mod leak;
