@@ -533,13 +533,12 @@ fn main() {
     let pss_10 = (pss_kib(agent_pid), helper.map_or(0, pss_kib));
     let written_before = write_bytes(agent_pid) + helper.map_or(0, write_bytes);
     std::thread::sleep(Duration::from_secs(idle_seconds));
-    // A helper that exited meanwhile wrote nothing more than it had.
-    let written_after = write_bytes(agent_pid)
-        + helper
-            .filter(|pid| Path::new(&format!("/proc/{pid}")).exists())
-            .map_or(0, write_bytes);
-    let written = written_after.saturating_sub(written_before);
+    // The kernel adds a reaped child's counters to its parent's: when the agent closes the idle
+    // helper, the helper's earlier writes move into the agent's count. Agent + live helper,
+    // before and after, counts them once.
     let helper_settled = agent.helper_pid();
+    let written_after = write_bytes(agent_pid) + helper_settled.map_or(0, write_bytes);
+    let written = written_after - written_before;
     let rss_settled = (rss_kib(agent_pid), helper_settled.map_or(0, rss_kib));
     rows.push(Row {
         what: "agent RSS idle, 0 pods (agent + helper)".into(),

@@ -820,6 +820,42 @@ impl Cluster {
     }
 }
 
+/// What an agent has caused to be written so far: its own `write_bytes` plus its runtime
+/// helper's, while one runs. The kernel adds a child's counters to its parent's when the parent
+/// reaps it, so when the agent closes an idle helper, the writes the helper made creating
+/// containers earlier move into the agent's count; summed this way they are counted once, at
+/// the time they happened.
+pub fn agent_write_bytes(pid: i32) -> u64 {
+    let children: Vec<i32> = fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|task| fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|list| {
+            list.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect();
+    let helpers = children.into_iter().filter(|child| {
+        fs::read(format!("/proc/{child}/cmdline"))
+            .is_ok_and(|cmdline| cmdline.windows(14).any(|w| w == b"runtime-helper"))
+    });
+    write_bytes(pid)
+        + helpers
+            .map(|helper| {
+                fs::read_to_string(format!("/proc/{helper}/io"))
+                    .ok()
+                    .and_then(|io| {
+                        io.lines()
+                            .find_map(|l| l.strip_prefix("write_bytes: "))
+                            .and_then(|v| v.trim().parse::<u64>().ok())
+                    })
+                    .unwrap_or(0)
+            })
+            .sum::<u64>()
+}
+
 /// Bytes the process has caused to be written to storage so far (`write_bytes` of
 /// `/proc/<pid>/io`, all its threads).
 pub fn write_bytes(pid: i32) -> u64 {

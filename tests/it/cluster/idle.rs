@@ -3,7 +3,7 @@
 //! their pods writes nothing to disk while nothing changes, and neither do the agents.
 use std::time::Duration;
 
-use super::harness::{nginx_deployment, write_bytes, Cluster};
+use super::harness::{agent_write_bytes, nginx_deployment, write_bytes, Cluster};
 
 /// The idle period watched (the issue's minute).
 const IDLE_PERIOD: Duration = Duration::from_secs(60);
@@ -30,13 +30,16 @@ fn an_idle_master_with_three_agents_writes_nothing_to_disk_and_neither_do_the_ag
         "write_bytes of the master is 0 although it stored a deployment: this file system \
          does not account writes (tmpfs?); run the tests with TMPDIR on a disk"
     );
-    let agents_before: Vec<u64> = agents.iter().map(|(_, pid)| write_bytes(*pid)).collect();
+    let agents_before: Vec<u64> = agents
+        .iter()
+        .map(|(_, pid)| agent_write_bytes(*pid))
+        .collect();
     std::thread::sleep(IDLE_PERIOD);
     let written = write_bytes(master) - before;
     let agents_written: Vec<(String, u64)> = agents
         .iter()
         .zip(agents_before)
-        .map(|((name, pid), before)| (name.clone(), write_bytes(*pid) - before))
+        .map(|((name, pid), before)| (name.clone(), agent_write_bytes(*pid) - before))
         .collect();
     // The cluster was alive all along: the nodes are still Ready, the pods still running.
     assert_eq!(cluster.ready_nodes().len(), 3);
