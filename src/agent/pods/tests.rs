@@ -78,9 +78,17 @@ async fn until(
             statuses.changed().await.unwrap();
         }
     };
-    tokio::time::timeout(Duration::from_secs(10), wait)
+    if tokio::time::timeout(Duration::from_secs(10), wait)
         .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+        .is_err()
+    {
+        let last: Vec<_> = statuses
+            .borrow()
+            .iter()
+            .map(|(uid, v)| format!("{uid}: {:?}", v.status.container_statuses))
+            .collect();
+        panic!("timed out waiting for {what}; last statuses: {last:#?}");
+    }
 }
 
 fn running(map: &StatusMap, uid: &str) -> bool {

@@ -271,7 +271,7 @@ impl Engine {
                     tracing::warn!(container = %id, error = %e, "recording container exit");
                 }
             }
-            let _ = tx.send(Some(exit));
+            tx.send_replace(Some(exit));
         });
         rx
     }

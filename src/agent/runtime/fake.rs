@@ -79,7 +79,9 @@ impl FakeRuntime {
     pub fn exit(&self, id: &ContainerId, status: ExitStatus, oom_killed: bool) {
         let inner = self.inner.lock().expect("fake lock");
         if let Some(container) = inner.containers.get(id) {
-            let _ = container.exit.send(Some(ContainerExit {
+            // `send_replace`, not `send`: `send` drops the value when no waiter has subscribed
+            // yet, and the worker's exit watch may subscribe after this.
+            container.exit.send_replace(Some(ContainerExit {
                 status,
                 oom_killed,
                 finished_at_ms: now_ms(),
@@ -202,7 +204,7 @@ impl ContainerRuntime for FakeRuntime {
             .get(id)
             .ok_or_else(|| RuntimeError::NotFound(id.clone()))?;
         if exit_on_signal && container.exit.borrow().is_none() {
-            let _ = container.exit.send(Some(ContainerExit {
+            container.exit.send_replace(Some(ContainerExit {
                 status: ExitStatus::Signal(signal),
                 oom_killed: false,
                 finished_at_ms: now_ms(),
