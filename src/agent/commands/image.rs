@@ -33,8 +33,14 @@ pub enum Command {
     },
     /// List the node's images.
     Ls,
-    /// Forget an image; its layers are deleted when no other image uses them.
-    Rm { reference: String },
+    /// Forget an image; its layers are deleted when no other image uses them. An image that a
+    /// container on this node was created from is kept unless `--force` is given.
+    Rm {
+        reference: String,
+        /// Remove it even though containers use it (their root file systems break).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 fn open_store(args: &Args) -> anyhow::Result<ImageStore> {
@@ -49,6 +55,50 @@ fn human_bytes(bytes: u64) -> String {
         b if b >= 1 << 10 => format!("{:.1}KiB", b as f64 / 1024.0),
         b => format!("{b}B"),
     }
+}
+
+/// Fails, naming the containers, when removing `reference` would delete the layers under
+/// containers of this node (running, or exited and due to restart): overlayfs lower
+/// directories must not change under a mounted root. Another tag of the same image keeps them.
+fn refuse_in_use(
+    data_dir: &std::path::Path,
+    store: &ImageStore,
+    reference: &ImageRef,
+) -> anyhow::Result<()> {
+    let Some(record) = store.resolve(reference) else {
+        // `remove` names the missing image.
+        return Ok(());
+    };
+    let other_tag = store
+        .list()
+        .iter()
+        .any(|r| r.config == record.config && r.reference != record.reference);
+    if other_tag {
+        return Ok(());
+    }
+    let users: Vec<String> = crate::agent::runtime::engine::recorded_containers(data_dir)
+        .into_iter()
+        .filter(|(_, labels)| {
+            labels
+                .get(crate::agent::pods::naming::LABEL_IMAGE_ID)
+                .and_then(|id| id.parse::<crate::agent::image::Digest>().ok())
+                .is_some_and(|id| id == record.config)
+        })
+        .map(
+            |(id, labels)| match labels.get(crate::agent::pods::naming::LABEL_POD) {
+                Some(pod) => format!("{id} (pod {pod})"),
+                None => id.to_string(),
+            },
+        )
+        .collect();
+    if users.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "image {reference} is used by {} container(s) on this node: {}; delete their pods first, or pass --force",
+        users.len(),
+        users.join(", ")
+    )
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -117,8 +167,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
             out.flush()?;
         }
-        Command::Rm { reference } => {
+        Command::Rm { reference, force } => {
             let reference: ImageRef = reference.parse()?;
+            if !force {
+                refuse_in_use(&args.data_dir, &store, &reference)?;
+            }
             store.remove(&reference)?;
             let store_gc = store.clone();
             // Sweep what no image uses any more, once no pull or import is under way.

@@ -80,6 +80,23 @@ struct DiskRecord {
     exit: Option<ContainerExit>,
 }
 
+/// The containers recorded under an agent's `data_dir` (running or exited, not yet removed) with
+/// their labels, read from their `record.json` without an engine: for commands that run beside
+/// the agent, such as `edged image rm`.
+pub fn recorded_containers(data_dir: &Path) -> Vec<(ContainerId, BTreeMap<String, String>)> {
+    let Ok(entries) = std::fs::read_dir(data_dir.join("containers")) else {
+        return Vec::new();
+    };
+    let mut found: Vec<_> = entries
+        .flatten()
+        .filter_map(|entry| std::fs::read(entry.path().join("record.json")).ok())
+        .filter_map(|bytes| serde_json::from_slice::<DiskRecord>(&bytes).ok())
+        .map(|record| (record.id, record.labels))
+        .collect();
+    found.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+    found
+}
+
 /// What `sandbox.json` keeps about a sandbox.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SandboxRecord {

@@ -480,6 +480,37 @@ fn edged_image_commands_import_list_and_remove() {
         ok && out.contains("IMAGE ID") && out.contains(BUSYBOX),
         "{out}"
     );
+    // A container created from it (as the agent records one) keeps it: its layers are the
+    // container's overlayfs lower directories.
+    let refs: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.path().join("images/refs.json")).unwrap())
+            .unwrap();
+    let config = refs["images"].as_object().unwrap().values().next().unwrap()["config"].clone();
+    let record = data.path().join("containers/0123456789abcdef-app-0");
+    std::fs::create_dir_all(&record).unwrap();
+    let record = record.join("record.json");
+    std::fs::write(
+        &record,
+        serde_json::to_vec(&serde_json::json!({
+            "id": "0123456789abcdef-app-0", "pid": 1, "start_ticks": 1, "boot_id": "b",
+            "started_at_ms": 0, "uid": 0, "gid": 0, "cgroup_path": "x", "log_path": "/dev/null",
+            "labels": {"image-id": config, "pod": "default/web"}, "exit": null,
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let (ok, out) = edged(&["image", "rm", BUSYBOX]);
+    assert!(
+        !ok && out.contains("used by 1 container(s)") && out.contains("(pod default/web)"),
+        "{out}"
+    );
+    let (_, out) = edged(&["image", "ls"]);
+    assert!(out.contains(BUSYBOX), "{out}");
+    let (ok, out) = edged(&["image", "rm", "--force", BUSYBOX]);
+    assert!(ok, "{out}");
+    std::fs::remove_file(&record).unwrap();
+    let (ok, out) = edged(&["image", "import", archive.to_str().unwrap()]);
+    assert!(ok, "{out}");
     let (ok, out) = edged(&["image", "rm", BUSYBOX]);
     assert!(ok, "{out}");
     let (_, out) = edged(&["image", "ls"]);
