@@ -11,7 +11,8 @@
 //!   first output line is read by the agent (its CRI timestamp), median of 10.
 //! - Idle agent: RSS of the agent and of its helper with 0 and 10 pods; bytes the agent and the
 //!   helper wrote to storage (`/proc/<pid>/io` write_bytes) over `FLOTILLA_BENCH_IDLE_SECONDS`
-//!   (default 60) with 10 idle pods.
+//!   (default 60) with 10 idle pods. `FLOTILLA_BENCH_EDGED=PATH` runs another `edged` build for
+//!   these rows, e.g. a static `x86_64-unknown-linux-musl` one, linked as the boards' artefact is.
 #[path = "../tests/fixtures/busybox_image.rs"]
 mod busybox_image;
 
@@ -280,7 +281,7 @@ impl Agent {
         let manifests = dir.join("manifests");
         std::fs::create_dir_all(&manifests).unwrap();
         let socket = dir.join("agent.sock");
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_edged"))
+        let child = std::process::Command::new(edged_program())
             .args(["agent", "--standalone", "--manifests"])
             .arg(&manifests)
             .arg("--data-dir")
@@ -419,6 +420,25 @@ fn pss_kib(pid: i32) -> u64 {
         .unwrap_or(0)
 }
 
+/// `RssAnon` of `/proc/<pid>/status`: the heap and stacks, without the mapped binary.
+fn anon_kib(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|line| line.strip_prefix("RssAnon:"))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The `edged` whose agent is measured: `FLOTILLA_BENCH_EDGED`, or this build's.
+fn edged_program() -> PathBuf {
+    std::env::var_os("FLOTILLA_BENCH_EDGED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_edged")))
+}
+
 fn rss_kib(pid: i32) -> u64 {
     flotilla::agent::runtime::process::rss_bytes(pid).unwrap_or(0) / 1024
 }
@@ -504,6 +524,7 @@ fn main() {
     let agent_pid = agent.child.id() as i32;
     let helper = agent.helper_pid();
     let rss_0 = (rss_kib(agent_pid), helper.map_or(0, rss_kib));
+    let anon_0 = anon_kib(agent_pid);
     let mut latencies = Vec::new();
     for i in 0..10 {
         let name = format!("latency-{i}");
@@ -531,6 +552,7 @@ fn main() {
     let helper = agent.helper_pid().or(helper);
     let rss_10 = (rss_kib(agent_pid), helper.map_or(0, rss_kib));
     let pss_10 = (pss_kib(agent_pid), helper.map_or(0, pss_kib));
+    let anon_10 = (anon_kib(agent_pid), helper.map_or(0, anon_kib));
     let written_before = write_bytes(agent_pid) + helper.map_or(0, write_bytes);
     std::thread::sleep(Duration::from_secs(idle_seconds));
     // The kernel adds a reaped child's counters to its parent's: when the agent closes the idle
@@ -546,6 +568,11 @@ fn main() {
         note: "goal <= 8 MiB".into(),
     });
     rows.push(Row {
+        what: "  of which anonymous (heap, stacks; the rest is the mapped binary)".into(),
+        value: format!("{anon_0} KiB"),
+        note: String::new(),
+    });
+    rows.push(Row {
         what: "agent RSS idle, 10 pods (agent + helper, containers excluded)".into(),
         value: format!("{} KiB + {} KiB", rss_10.0, rss_10.1),
         note: "goal <= 12 MiB".into(),
@@ -553,6 +580,11 @@ fn main() {
     rows.push(Row {
         what: "  the same as PSS (pages of the binary both map counted once)".into(),
         value: format!("{} KiB + {} KiB", pss_10.0, pss_10.1),
+        note: String::new(),
+    });
+    rows.push(Row {
+        what: "  of which anonymous".into(),
+        value: format!("{} KiB + {} KiB", anon_10.0, anon_10.1),
         note: String::new(),
     });
     rows.push(Row {
@@ -582,6 +614,12 @@ fn main() {
         "\nFlotilla runtime benchmark ({}; {})",
         std::env::consts::ARCH,
         flotilla::agent::runtime::cgroup::CgroupSetup::detect().name()
+    );
+    let edged = edged_program();
+    println!(
+        "  agent rows: {} ({} bytes)",
+        edged.display(),
+        std::fs::metadata(&edged).map_or(0, |m| m.len())
     );
     for row in rows {
         println!("  {:<width$}  {:>22}  {}", row.what, row.value, row.note);
