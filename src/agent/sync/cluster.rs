@@ -12,6 +12,7 @@ use crate::pki::{self, JoinToken};
 use crate::wire::NodeName;
 
 use super::answers::AgentAnswers;
+use super::fence::EpochFence;
 use super::https::{AddressError, HttpsJoinLink, HttpsLink, MasterAddress};
 use super::identity::{IdentityError, NodeIdentity};
 use super::join::{join, JoinError};
@@ -162,15 +163,21 @@ pub async fn run_cluster_agent(
     let agent = Arc::new(Agent::start(config).await?);
     let pods = AgentPods::start(agent.clone(), node.clone());
     let (stop, stopped) = watch::channel(false);
-    // The reverse tunnel: logs, exec and statistics asked through the master.
+    let sync_config = SyncConfig::new(dir);
+    // Known before the first request arrives, not only once the sync has started.
+    let fence = EpochFence::load(&sync_config.data_dir).map_err(SyncError::from)?;
+    sync_config.epoch_seen.send_replace(fence.highest());
+    // The reverse tunnel: logs, exec and statistics asked through the master, behind the
+    // epoch fence the sync keeps.
     let tunnel = tokio::spawn(requests::run(
         link.clone(),
         Arc::new(AgentAnswers::new(agent.clone(), node.clone())),
         node,
         RequestsConfig::default(),
+        sync_config.epoch_seen.subscribe(),
         stopped.clone(),
     ));
-    let sync = run(link, pods, identity, info, SyncConfig::new(dir), stopped);
+    let sync = run(link, pods, identity, info, sync_config, stopped);
     crate::systemd::notify_ready("running pods, following the master");
     tokio::pin!(sync);
     let result = tokio::select! {

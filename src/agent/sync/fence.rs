@@ -3,6 +3,8 @@
 //! master can never move a pod.
 use std::path::{Path, PathBuf};
 
+use tokio::sync::watch;
+
 use crate::wire::Epoch;
 
 use super::files::{read_optional, write_atomic, FileError};
@@ -25,6 +27,8 @@ pub enum FenceError {
 pub struct EpochFence {
     path: PathBuf,
     highest: Epoch,
+    /// Told the highest epoch whenever it rises (the tunnel's requests loop reads it).
+    published: Option<watch::Sender<Epoch>>,
 }
 
 impl EpochFence {
@@ -40,7 +44,17 @@ impl EpochFence {
                 })?)
             }
         };
-        Ok(EpochFence { path, highest })
+        Ok(EpochFence {
+            path,
+            highest,
+            published: None,
+        })
+    }
+
+    /// Publishes the highest epoch to `to`, now and whenever it rises.
+    pub fn publish_to(&mut self, to: watch::Sender<Epoch>) {
+        to.send_replace(self.highest);
+        self.published = Some(to);
     }
 
     pub fn highest(&self) -> Epoch {
@@ -59,6 +73,9 @@ impl EpochFence {
         if epoch > self.highest {
             write_atomic(&self.path, format!("{}\n", epoch.0).as_bytes())?;
             self.highest = epoch;
+            if let Some(to) = &self.published {
+                to.send_replace(epoch);
+            }
         }
         Ok(())
     }
@@ -101,5 +118,19 @@ mod tests {
             "rewrote the fence for an epoch it already had"
         );
         let _ = before;
+    }
+
+    #[test]
+    fn the_published_epoch_follows_the_fence() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut fence = EpochFence::load(dir.path()).unwrap();
+        fence.admit(Epoch(2)).unwrap();
+        let (to, seen) = watch::channel(Epoch(0));
+        fence.publish_to(to);
+        assert_eq!(*seen.borrow(), Epoch(2));
+        fence.admit(Epoch(5)).unwrap();
+        assert_eq!(*seen.borrow(), Epoch(5));
+        assert!(fence.admit(Epoch(4)).is_err());
+        assert_eq!(*seen.borrow(), Epoch(5));
     }
 }

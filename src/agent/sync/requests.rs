@@ -2,6 +2,10 @@
 //! (over its own mTLS connection, so a node behind NAT is reachable), serves each request it
 //! receives in a task of its own and streams the answer back as frames (`wire::tunnel`).
 //!
+//! Requests pass the same epoch fence as assignments: a batch stamped with an epoch older than
+//! the highest one the sync admitted (a deposed master) is refused request by request, never
+//! served.
+//!
 //! An answer ends when the handler is done or when the master no longer wants it (the
 //! client of a followed log went away): the master then answers the agent's POST, the
 //! link returns, and [`FrameSink::closed`] tells the handler to stop.
@@ -14,8 +18,8 @@ use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::wire::tunnel::{encode_frame, OUTPUT_CHUNK_BYTES_MAX};
 use crate::wire::{
-    FailureReason, NodeName, RequestId, TunnelCall, TunnelFailure, TunnelFrame, TunnelRequest,
-    TunnelRequests,
+    Epoch, FailureReason, NodeName, RequestId, TunnelCall, TunnelFailure, TunnelFrame,
+    TunnelRequest, TunnelRequests,
 };
 
 use super::link::LinkError;
@@ -159,25 +163,24 @@ async fn serve_one<L: TunnelLink, H: RequestHandler>(
     }
 }
 
-/// Answers a request the agent has no room for.
-async fn refuse_busy<L: TunnelLink>(link: Arc<L>, node: NodeName, id: RequestId, limit: usize) {
+/// Answers a request with a failure instead of serving it.
+async fn refuse<L: TunnelLink>(link: Arc<L>, node: NodeName, id: RequestId, message: String) {
     let (frames, body) = mpsc::channel(1);
     let (_stop, stopped) = watch::channel(false);
     FrameSink::new(frames, stopped)
-        .fail(
-            FailureReason::Unavailable,
-            format!("node {node} is serving {limit} requests already; try again later"),
-        )
+        .fail(FailureReason::Unavailable, message)
         .await;
     let _ = link.answer(&node, id, body).await;
 }
 
-/// Polls for requests and serves them until `shutdown` turns true.
+/// Polls for requests and serves them until `shutdown` turns true. `epoch_seen` is the
+/// highest master epoch the sync's fence admitted.
 pub async fn run<L: TunnelLink, H: RequestHandler>(
     link: Arc<L>,
     handler: Arc<H>,
     node: NodeName,
     config: RequestsConfig,
+    epoch_seen: watch::Receiver<Epoch>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(config.answers_max));
@@ -204,6 +207,22 @@ pub async fn run<L: TunnelLink, H: RequestHandler>(
                 continue;
             }
         };
+        let highest = *epoch_seen.borrow();
+        if requests.epoch < highest {
+            tracing::warn!(
+                got = %requests.epoch,
+                %highest,
+                "refusing tunnel requests from an older master epoch (a deposed master?)"
+            );
+            for request in requests.requests {
+                let message = format!(
+                    "node {node} refuses a request from master epoch {}: epoch {highest} was already seen (a deposed master?)",
+                    requests.epoch
+                );
+                tokio::spawn(refuse(link.clone(), node.clone(), request.id, message));
+            }
+            continue;
+        }
         for request in requests.requests {
             let (link, node) = (link.clone(), node.clone());
             match slots.clone().try_acquire_owned() {
@@ -215,7 +234,11 @@ pub async fn run<L: TunnelLink, H: RequestHandler>(
                     });
                 }
                 Err(_) => {
-                    tokio::spawn(refuse_busy(link, node, request.id, config.answers_max));
+                    let message = format!(
+                        "node {node} is serving {} requests already; try again later",
+                        config.answers_max
+                    );
+                    tokio::spawn(refuse(link, node, request.id, message));
                 }
             }
         }
@@ -317,6 +340,7 @@ mod tests {
             Arc::new(Endless(written.clone())),
             node,
             RequestsConfig::default(),
+            watch::channel(Epoch(1)).1,
             shutdown,
         ));
         link.done.notified().await;
@@ -358,7 +382,15 @@ mod tests {
             ..RequestsConfig::default()
         };
         let node = NodeName::new("pi-1").unwrap();
-        let task = tokio::spawn(run(link.clone(), Arc::new(Once), node, config, shutdown));
+        let epoch_seen = watch::channel(Epoch(1)).1;
+        let task = tokio::spawn(run(
+            link.clone(),
+            Arc::new(Once),
+            node,
+            config,
+            epoch_seen,
+            shutdown,
+        ));
         while link.answers.lock().unwrap().len() < 3 {
             link.done.notified().await;
         }
@@ -371,6 +403,42 @@ mod tests {
                 })
             ));
         }
+        stop.send_replace(true);
+        task.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_from_an_older_master_epoch_are_refused_unserved() {
+        let request = TunnelRequest {
+            id: RequestId(9),
+            call: TunnelCall::Stats,
+        };
+        // The link stamps its batches with epoch 1; the sync has admitted epoch 2 since.
+        let link = link(vec![request], 1);
+        let served = Arc::new(Mutex::new(0));
+        let (stop, shutdown) = watch::channel(false);
+        let node = NodeName::new("pi-1").unwrap();
+        let task = tokio::spawn(run(
+            link.clone(),
+            Arc::new(Endless(served.clone())),
+            node,
+            RequestsConfig::default(),
+            watch::channel(Epoch(2)).1,
+            shutdown,
+        ));
+        link.done.notified().await;
+        match &link.answers.lock().unwrap()[&RequestId(9)][0] {
+            TunnelFrame::Failed(failure) => {
+                assert_eq!(failure.reason, FailureReason::Unavailable);
+                assert!(
+                    failure.message.contains("epoch 1") && failure.message.contains("epoch 2"),
+                    "{}",
+                    failure.message
+                );
+            }
+            other => panic!("a stale request was answered with {other:?}"),
+        }
+        assert_eq!(*served.lock().unwrap(), 0, "the stale request was served");
         stop.send_replace(true);
         task.await.unwrap();
     }

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{watch, Notify};
 
-use crate::wire::{Generation, NodeName, NodeStatus};
+use crate::wire::{Epoch, Generation, NodeName, NodeStatus};
 
 use super::fence::{EpochFence, FenceError};
 use super::heartbeat::HeartbeatState;
@@ -42,6 +42,9 @@ pub struct SyncConfig {
     pub node_status_interval: Duration,
     /// Pause between renewal attempts that failed.
     pub renewal_retry: Duration,
+    /// The highest master epoch the fence admitted, published for the tunnel's requests
+    /// loop (`requests::run`), which refuses requests from older epochs.
+    pub epoch_seen: watch::Sender<Epoch>,
 }
 
 impl SyncConfig {
@@ -55,6 +58,7 @@ impl SyncConfig {
             status_check_interval: Duration::from_secs(5),
             node_status_interval: Duration::from_secs(10),
             renewal_retry: Duration::from_secs(60),
+            epoch_seen: watch::channel(Epoch(0)).0,
         }
     }
 }
@@ -127,7 +131,8 @@ pub async fn run<L: MasterLink, R: PodRuntime>(
     config: SyncConfig,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), SyncError> {
-    let fence = EpochFence::load(&config.data_dir)?;
+    let mut fence = EpochFence::load(&config.data_dir)?;
+    fence.publish_to(config.epoch_seen.clone());
     let copy = match LocalCopy::open(&config.data_dir) {
         Ok(copy) => copy,
         Err(LocalCopyError::Corrupt { path, source }) => {
