@@ -408,28 +408,26 @@ impl Drop for Agent {
     }
 }
 
-/// Proportional set size: shared pages divided among the processes that map them.
-fn pss_kib(pid: i32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+/// The `field:   N kB` line of a `/proc` file, in KiB; 0 when absent.
+fn proc_kib(path: &str, field: &str) -> u64 {
+    std::fs::read_to_string(path)
         .ok()
         .and_then(|text| {
             text.lines()
-                .find_map(|line| line.strip_prefix("Pss:"))
+                .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
                 .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)
 }
 
+/// Proportional set size: shared pages divided among the processes that map them.
+fn pss_kib(pid: i32) -> u64 {
+    proc_kib(&format!("/proc/{pid}/smaps_rollup"), "Pss")
+}
+
 /// `RssAnon` of `/proc/<pid>/status`: the heap and stacks, without the mapped binary.
 fn anon_kib(pid: i32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find_map(|line| line.strip_prefix("RssAnon:"))
-                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
+    proc_kib(&format!("/proc/{pid}/status"), "RssAnon")
 }
 
 /// The `edged` whose agent is measured: `FLOTILLA_BENCH_EDGED`, or this build's.
