@@ -119,6 +119,20 @@ fn containers_join_the_pod_namespaces_and_get_their_own_pid_and_mount_namespaces
         assert_eq!(ns("uts"), ns_inode(sandbox.uts_ns.as_ref().unwrap()));
         assert_ne!(ns("pid"), host("pid"));
         assert_ne!(ns("mnt"), host("mnt"));
+        // The writable layer is a volatile overlay: unmounting it does not sync the node's disk.
+        let rootfs = node
+            .settings
+            .data_dir()
+            .join("containers/c-ns/bundle/rootfs");
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let line = mountinfo
+            .lines()
+            .find(|l| l.split(' ').nth(4) == Some(rootfs.to_str().unwrap()))
+            .unwrap_or_else(|| panic!("{} is not mounted:\n{mountinfo}", rootfs.display()));
+        assert!(
+            line.contains(" - overlay ") && line.contains("volatile"),
+            "{line}"
+        );
         let cgroups = node.engine.cgroups();
         let cgroup = node.engine.cgroup_path(&config.id);
         let memory_file = match cgroups {
