@@ -1,6 +1,9 @@
 //! `edged master` flags and the configuration they build.
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::master::nodes::NodeTimings;
 
 /// The data directory of a default install.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/flotilla/master";
@@ -33,6 +36,32 @@ pub struct MasterArgs {
     /// The cluster's pod network; each node gets a /24 of it.
     #[arg(long, value_name = "CIDR", default_value = crate::master::nodes::pod_cidr::CLUSTER_CIDR_DEFAULT)]
     pub cluster_cidr: crate::wire::Ipv4Cidr,
+    /// How long a node may go without a heartbeat before it is NotReady and its pods are
+    /// replaced elsewhere (Kubernetes' flag of the same name; its default is 50s). A node is
+    /// reported suspect at 5/9 of it.
+    #[arg(long, value_name = "DURATION", default_value = "4.5s", value_parser = parse_grace_period)]
+    pub node_monitor_grace_period: Duration,
+}
+
+/// `4.5s`, `4500ms`, `1m`: a decimal number and a unit (ms, s, m), at least 500ms.
+fn parse_grace_period(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| format!("{text:?} has no unit (use ms, s or m, e.g. 4.5s)"))?;
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} does not start with a number"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (use ms, s or m)")),
+    };
+    if !(0.5..=3600.0).contains(&seconds) {
+        return Err(format!("{text:?} is outside 500ms..60m"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
 }
 
 /// What a master runs with.
@@ -52,6 +81,8 @@ pub struct Config {
     pub controllers: bool,
     /// The cluster's pod network, shared out to nodes.
     pub cluster_cidr: crate::wire::Ipv4Cidr,
+    /// Node liveness timings.
+    pub node_timings: NodeTimings,
 }
 
 impl MasterArgs {
@@ -71,6 +102,10 @@ impl MasterArgs {
             admin_conf_copy,
             controllers: !self.api_only,
             cluster_cidr: self.cluster_cidr,
+            node_timings: NodeTimings {
+                suspect_after: self.node_monitor_grace_period * 5 / 9,
+                not_ready_after: self.node_monitor_grace_period,
+            },
         }
     }
 }
@@ -89,6 +124,7 @@ impl Config {
             cluster_cidr: crate::master::nodes::pod_cidr::CLUSTER_CIDR_DEFAULT
                 .parse()
                 .expect("valid default"),
+            node_timings: NodeTimings::default(),
         }
     }
 
@@ -148,5 +184,25 @@ mod tests {
         assert_eq!(config.admin_conf(), PathBuf::from("/tmp/m/admin.conf"));
         assert_eq!(config.admin_conf_copy, None);
         assert_eq!(config.tls_sans, ["pi-1", "10.0.0.5"]);
+    }
+
+    #[test]
+    fn the_node_monitor_grace_period_sets_when_nodes_are_suspect_and_not_ready() {
+        let config = Cli::parse_from(["edged"]).master.into_config();
+        assert_eq!(config.node_timings, NodeTimings::default());
+        let config = Cli::parse_from(["edged", "--node-monitor-grace-period", "9s"])
+            .master
+            .into_config();
+        assert_eq!(config.node_timings.not_ready_after, Duration::from_secs(9));
+        assert_eq!(config.node_timings.suspect_after, Duration::from_secs(5));
+        assert_eq!(
+            parse_grace_period("1500ms"),
+            Ok(Duration::from_millis(1500))
+        );
+        assert_eq!(parse_grace_period("2m"), Ok(Duration::from_secs(120)));
+        for bad in ["4.5", "4.5h", "s", "0.1s", "-1s"] {
+            let error = parse_grace_period(bad).unwrap_err();
+            assert!(error.contains(bad), "{bad}: {error}");
+        }
     }
 }

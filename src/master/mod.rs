@@ -61,6 +61,7 @@ pub async fn run(
     let controllers_enabled = config.controllers;
     let nodes_config = nodes::NodesConfig {
         cluster_cidr: config.cluster_cidr,
+        timings: config.node_timings,
         ..nodes::NodesConfig::default()
     };
     let data_dir = config.data_dir.clone();

@@ -25,6 +25,10 @@ use crate::control::harness::{manifest_file, ok, Master};
 /// loaded machine, not a speed requirement.
 const CONVERGE_WAIT: Duration = Duration::from_secs(90);
 
+/// `edged master` arguments for tests whose Node objects are written by the admin and never
+/// heartbeat.
+pub const NODES_WITHOUT_AGENTS: [&str; 2] = ["--node-monitor-grace-period", "60m"];
+
 /// The Kubernetes documentation's nginx Deployment, unchanged.
 pub const NGINX_DEPLOYMENT: &str = "\
 apiVersion: apps/v1
@@ -57,9 +61,11 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// A master with ready nodes of 4 cpus and 4 GiB each.
+    /// A master with ready nodes of 4 cpus and 4 GiB each. No agent heartbeats for these
+    /// nodes, so the master is told to wait an hour before it calls them NotReady (by default
+    /// it would after 4.5 s and evict their pods); the cluster tests cover node liveness.
     pub async fn start(nodes: &[&str]) -> Cluster {
-        let master = Master::start();
+        let master = Master::start_with(&NODES_WITHOUT_AGENTS);
         let client = master.admin_client();
         let cluster = Cluster { master, client };
         for name in nodes {
