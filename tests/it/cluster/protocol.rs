@@ -408,6 +408,23 @@ async fn a_restarted_master_changes_nothing_on_the_agent_and_idle_writes_nothing
     )
     .await;
 
+    // The node's first full status (from the heartbeat loop, not ordered with the pod status
+    // above) is one write more: wait until half a second passes without a write. Heartbeats
+    // that wrote would never let this settle.
+    let deadline = Instant::now() + PATIENCE;
+    let mut writes = master.backend.writes();
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = master.backend.writes();
+        if now == writes {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the master's writes never settled"
+        );
+        writes = now;
+    }
     // Idle: a second of heartbeats (10 at this test's pace) writes nothing at the master.
     let writes = master.backend.writes();
     tokio::time::sleep(Duration::from_secs(1)).await;

@@ -41,9 +41,24 @@ fn an_idle_master_writes_nothing() {
     let (_dir, file) = manifest_file("app.yaml", &format!("{NGINX_DEPLOYMENT}---\n{MY_SERVICE}"));
     ok(master.edgectl(&["apply", "-f", file.to_str().unwrap()]));
     ok(master.edgectl(&["get", "all"]));
-    // Let the last connection close and its log line be written.
-    std::thread::sleep(Duration::from_secs(1));
-    let before = written(master.pid());
+    // The controllers and the scheduler still act on the apply after it returned (replica
+    // set, pods, events, statuses), and the last connection closes with a log line: wait
+    // until a second passes without a write. A master that never stops writing fails here.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut before = written(master.pid());
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = written(master.pid());
+        if now == before {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the master kept writing for 30 s after the apply: {before:?} then {now:?}\n{}",
+            master.log()
+        );
+        before = now;
+    }
     // The property holds for any window; ten seconds keeps the suite short.
     std::thread::sleep(Duration::from_secs(10));
     let after = written(master.pid());

@@ -513,3 +513,22 @@ pub fn http_get(address: std::net::SocketAddr, path: &str) -> std::io::Result<(u
 pub fn host_ip() -> Ipv4Addr {
     current_thread(flotilla::agent::network::host_ipv4()).expect("a host address")
 }
+
+/// The init process of the container whose cgroup is `dir`: the process that is PID 1 in its
+/// own PID namespace (the last `NSpid` field). Not the lowest pid: after a pid wraparound a
+/// short-lived command the container runs may have a lower one.
+pub fn container_init_pid(dir: &Path) -> Option<i32> {
+    std::fs::read_to_string(dir.join("cgroup.procs"))
+        .ok()?
+        .lines()
+        .filter_map(|l| l.parse::<i32>().ok())
+        .find(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("NSpid:"))
+                    .and_then(|ids| ids.split_whitespace().last())
+                    == Some("1")
+            })
+        })
+}

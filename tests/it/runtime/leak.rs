@@ -173,8 +173,23 @@ fn fifty_pods_created_and_deleted_leave_nothing_behind() {
                 })
             })
     });
-    let running = snapshot(&agent);
-    assert_eq!(running.processes, PODS * 2, "a shell and a sleep per pod");
+    // Running is reported once a container's process started, before its shell forked its
+    // first `sleep`; and between two sleeps a shell is alone for a moment. Sample until every
+    // pod shows its shell and its sleep.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let running = loop {
+        let running = snapshot(&agent);
+        if running.processes == PODS * 2 {
+            break running;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} processes in the pods' cgroups, not a shell and a sleep per pod ({})",
+            running.processes,
+            PODS * 2
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
     assert_eq!(running.netns.len(), PODS);
     assert_eq!(running.bridge_ports.len(), PODS);
     assert!(running.nft_rules.matches("dnat to").count() >= 2 * PODS / 5);

@@ -2,7 +2,9 @@
 //! with `ps` and checked from outside (HTTP to the pod IP and the hostPort) and inside.
 use std::net::SocketAddr;
 
-use super::harness::{container, host_ip, http_get, is_running, pod, TestAgent, BUSYBOX};
+use super::harness::{
+    container, container_init_pid, host_ip, http_get, is_running, pod, TestAgent, BUSYBOX,
+};
 use super::prereq;
 use crate::require;
 
@@ -84,8 +86,7 @@ fn a_dropped_manifest_runs_reachable_on_its_ip_and_host_port_and_its_removal_cle
     .unwrap()
     .flatten()
     .filter(|e| e.path().is_dir())
-    .filter_map(|e| std::fs::read_to_string(e.path().join("cgroup.procs")).ok())
-    .filter_map(|procs| procs.lines().next().and_then(|l| l.parse().ok()))
+    .filter_map(|e| container_init_pid(&e.path()))
     .collect();
     assert_eq!(pids.len(), 2, "two containers");
     for pid in &pids {
@@ -367,10 +368,8 @@ fn an_agent_killed_with_sigkill_readopts_its_running_containers_with_the_same_pi
             .unwrap()
             .flatten()
             .filter(|e| e.path().is_dir())
-            .map(|e| std::fs::read_to_string(e.path().join("cgroup.procs")).unwrap())
-            // A container's init is the oldest (lowest) pid of its cgroup; the commands it runs
-            // come and go, so only the init is compared.
-            .filter_map(|procs| procs.lines().filter_map(|l| l.parse::<u32>().ok()).min())
+            // The commands a container runs come and go: only its init is compared.
+            .filter_map(|e| container_init_pid(&e.path()))
             .map(|pid| pid.to_string())
             .collect();
         pids.sort();
