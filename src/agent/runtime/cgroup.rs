@@ -93,6 +93,36 @@ impl CgroupSetup {
     }
 }
 
+/// Removes the cgroup `cgroup_path` (absolute, as in config.json) from every hierarchy it
+/// exists in. A cgroup already gone is fine. Fails on the first cgroup that cannot be removed
+/// (`EBUSY` while a process is still in it), leaving the rest in place.
+pub fn remove(setup: CgroupSetup, cgroup_path: &str) -> std::io::Result<()> {
+    let relative = cgroup_path.trim_start_matches('/');
+    if relative.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "refusing to remove a cgroup hierarchy's root",
+        ));
+    }
+    let hierarchies: Vec<PathBuf> = match setup {
+        CgroupSetup::Unified => vec![PathBuf::from(CGROUP_ROOT)],
+        // Every mounted v1 hierarchy (and the hybrid cgroup2): `cpu` and `cpuacct` may be
+        // one hierarchy reached through two links, so the second removal finds nothing.
+        _ => std::fs::read_dir(CGROUP_ROOT)?
+            .flatten()
+            .map(|entry| entry.path())
+            .collect(),
+    };
+    for hierarchy in hierarchies {
+        match std::fs::remove_dir(hierarchy.join(relative)) {
+            Ok(()) => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// `/proc/cgroups` rows with `enabled` = 1.
 pub fn enabled_v1_controllers(proc_cgroups: &str) -> Vec<String> {
     proc_cgroups
@@ -108,6 +138,16 @@ pub fn enabled_v1_controllers(proc_cgroups: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hierarchy_root_is_never_removed() {
+        for path in ["", "/", "//"] {
+            for setup in [CgroupSetup::Legacy, CgroupSetup::Unified] {
+                let error = remove(setup, path).unwrap_err();
+                assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput, "{path:?}");
+            }
+        }
+    }
 
     #[test]
     fn disabled_v1_controllers_are_not_listed() {

@@ -778,7 +778,7 @@ impl ContainerRuntime for Arc<Engine> {
             let containers = self.containers.lock().await;
             containers.get(id).and_then(|t| t.pidfd.clone())
         };
-        if let Some(pidfd) = pidfd {
+        if let Some(pidfd) = &pidfd {
             if pidfd.is_alive() {
                 pidfd
                     .signal(libc::SIGKILL)
@@ -786,14 +786,41 @@ impl ContainerRuntime for Arc<Engine> {
             }
             let _ = self.wait(id).await;
         }
-        self.helper
-            .call(Request::Delete {
-                id: id.to_string(),
-                state_root: self.state_root(),
-            })
-            .await?;
-        self.cleanup_container_files(&self.container_dir(id), Some(id))
-            .await;
+        // The container's init has been reaped (and with it its PID namespace): what
+        // libcontainer keeps of it is its cgroups and its state directory, which the agent
+        // removes itself, next to the container's files. Only when a cgroup is still busy
+        // (an exec'd process not gone yet) does the helper's libcontainer delete, which kills
+        // and retries, take over.
+        let exited = pidfd.is_some_and(|p| !p.is_alive());
+        let container_dir = self.container_dir(id);
+        let (removed, ()) = tokio::join!(
+            async {
+                if !exited {
+                    return false;
+                }
+                let setup = self.cgroups;
+                let cgroup_path = self.cgroup_path(id);
+                let state = self.state_root().join(id.as_str());
+                tokio::task::spawn_blocking(move || {
+                    super::cgroup::remove(setup, &cgroup_path).is_ok()
+                        && match std::fs::remove_dir_all(&state) {
+                            Ok(()) => true,
+                            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+                        }
+                })
+                .await
+                .unwrap_or(false)
+            },
+            self.cleanup_container_files(&container_dir, Some(id))
+        );
+        if !removed {
+            self.helper
+                .call(Request::Delete {
+                    id: id.to_string(),
+                    state_root: self.state_root(),
+                })
+                .await?;
+        }
         self.containers.lock().await.remove(id);
         Ok(())
     }
