@@ -2,6 +2,8 @@
 //! with `ps` and checked from outside (HTTP to the pod IP and the hostPort) and inside.
 use std::net::SocketAddr;
 
+use flotilla::agent::runtime::cgroup::CgroupSetup;
+
 use super::harness::{
     container, container_init_pid, host_ip, http_get, is_running, pod, TestAgent, BUSYBOX,
 };
@@ -79,15 +81,13 @@ fn a_dropped_manifest_runs_reachable_on_its_ip_and_host_port_and_its_removal_cle
     let inode =
         |p: &std::path::Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
     let netns_inode = inode(&netns);
-    let pids: Vec<i32> = std::fs::read_dir(format!(
-        "/sys/fs/cgroup/pids/{}",
-        agent.settings.engine.cgroup_parent
-    ))
-    .unwrap()
-    .flatten()
-    .filter(|e| e.path().is_dir())
-    .filter_map(|e| container_init_pid(&e.path()))
-    .collect();
+    let pids: Vec<i32> =
+        std::fs::read_dir(CgroupSetup::detect().dir("pids", &agent.settings.engine.cgroup_parent))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .filter_map(|e| container_init_pid(&e.path()))
+            .collect();
     assert_eq!(pids.len(), 2, "two containers");
     for pid in &pids {
         assert_eq!(
@@ -359,10 +359,7 @@ fn an_agent_killed_with_sigkill_readopts_its_running_containers_with_the_same_pi
     agent.wait_for("web ready", 60, |pods| {
         container(pods, "web", "web").is_some_and(|c| c.ready)
     });
-    let cgroup_dir = format!(
-        "/sys/fs/cgroup/pids/{}",
-        agent.settings.engine.cgroup_parent
-    );
+    let cgroup_dir = CgroupSetup::detect().dir("pids", &agent.settings.engine.cgroup_parent);
     let container_pids = || -> Vec<String> {
         let mut pids: Vec<String> = std::fs::read_dir(&cgroup_dir)
             .unwrap()
